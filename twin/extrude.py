@@ -69,7 +69,7 @@ def extrude_footprint(
         for ring in rings2d:
             nxt = np.roll(ring, -1, axis=0)
             for p, q in zip(ring, nxt, strict=True):
-                if np.allclose(p, q):
+                if np.hypot(q[0] - p[0], q[1] - p[1]) < 1e-9:
                     continue
                 collector.add(
                     building_index,

@@ -286,9 +286,9 @@ class CityModel:
                     coords = np.column_stack([coords, np.zeros(len(coords))])
                 moved = transform_xyz(coords, self._crs, target)
                 geoms = shapely.set_coordinates(geoms.copy(), moved if has_z else moved[:, :2])
-            new._tables[name] = gpd.GeoDataFrame(
-                table.drop(columns=table.geometry.name), geometry=list(geoms), crs=target
-            ).rename_geometry(table.geometry.name)
+            moved_table = table.copy()
+            moved_table[table.geometry.name] = gpd.GeoSeries(geoms, index=table.index, crs=target)
+            new._tables[name] = gpd.GeoDataFrame(moved_table, geometry=table.geometry.name, crs=target)
         description = transformation_description(self._crs, target)
         for src in new.sources:
             src.setdefault("transformations", []).append(description)

@@ -1,0 +1,257 @@
+"""The ``twin`` command line: a thin layer over the Python API.
+
+Exit codes: 0 success, 1 failure (bad input, failed run), 2 usage error.
+Errors are printed as one line naming the file and the problem; set
+``TWIN_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="twin",
+    help="Urban digital twin and BIM engine for the Brussels-Capital Region.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_out = Console()
+_err = Console(stderr=True)
+
+
+class _State:
+    quiet = False
+
+
+@app.callback()
+def _root(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,
+) -> None:
+    _State.quiet = quiet
+
+
+def _fail(message: str) -> None:
+    _err.print(f"twin: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn every failure into one line on stderr and exit code 1."""
+    from twin.errors import TwinError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except TwinError as err:
+        if os.environ.get("TWIN_DEBUG"):
+            raise
+        _fail(str(err))
+    except (OSError, ValueError, KeyError, RuntimeError, MemoryError) as err:
+        if os.environ.get("TWIN_DEBUG"):
+            raise
+        _fail(f"{type(err).__name__}: {err}")
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    if _State.quiet or not sys.stderr.isatty():
+        yield lambda step, done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=_err, transient=True
+    ) as bar:
+        task = bar.add_task("starting", total=1)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=max(total, 1))
+
+        yield update
+
+
+def _parse_place(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter("expected X,Y[,ROTATION_DEG] in metres and degrees", param_hint="--place")
+    if len(parts) not in (2, 3):
+        raise typer.BadParameter("expected X,Y[,ROTATION_DEG]", param_hint="--place")
+    return (parts[0], parts[1], parts[2] if len(parts) == 3 else 0.0)
+
+
+class OnDuplicate(str, Enum):
+    error = "error"
+    replace = "replace"
+    keep = "keep"
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[list[Path], typer.Argument(help="Input files: CityJSON, CityGML, IFC, footprints, models.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model GeoPackage to write.")] = None,  # type: ignore[assignment]
+    into: Annotated[
+        Path | None, typer.Option(help="Existing model to place the inputs into (e.g. an IFC building).")
+    ] = None,
+    replace: Annotated[
+        list[str] | None, typer.Option(help="Building id(s) of --into replaced by the inputs.")
+    ] = None,
+    crs: Annotated[str | None, typer.Option(help="Model CRS (default EPSG:31370).")] = None,
+    source_crs: Annotated[str | None, typer.Option(help="CRS of inputs that declare none.")] = None,
+    lod: Annotated[str | None, typer.Option(help="Level of detail to read (default: highest).")] = None,
+    height_field: Annotated[str | None, typer.Option(help="Footprints: height attribute.")] = None,
+    storeys_field: Annotated[str | None, typer.Option(help="Footprints: storey-count attribute.")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Footprints: id attribute.")] = None,
+    default_height: Annotated[
+        float | None, typer.Option(help="Footprints: height (m) for features without one.")
+    ] = None,
+    place: Annotated[
+        str | None, typer.Option(help="IFC without georeferencing: X,Y[,ROTATION_DEG] in the model CRS.")
+    ] = None,
+    on_duplicate: Annotated[OnDuplicate, typer.Option(help="Ids present twice.")] = OnDuplicate.error,
+    party_walls: Annotated[bool, typer.Option(help="Detect party walls.")] = True,
+) -> None:
+    """Read city/BIM files into one model GeoPackage (several inputs are merged)."""
+    if out is None:
+        raise typer.BadParameter("--out is required", param_hint="--out")
+    with _errors():
+        from bim_ingest.registry import ingest as do_ingest
+        from twin.store import load_gpkg
+
+        options = {
+            "source_crs": source_crs,
+            "lod": lod,
+            "height_field": height_field,
+            "storeys_field": storeys_field,
+            "id_field": id_field,
+            "default_height_m": default_height,
+            "place": _parse_place(place),
+        }
+        with _progress() as progress:
+            model = do_ingest(
+                inputs,
+                crs=crs,
+                on_duplicate=on_duplicate.value,
+                party_walls=party_walls and into is None,
+                progress=progress,
+                **options,
+            )
+            if into is not None:
+                from bim_ingest.ifc import place_ifc_building
+
+                district = load_gpkg(into)
+                model = place_ifc_building(district, model.to_crs(district.crs), replace=replace or None)
+            model.save(out)
+        if not _State.quiet:
+            s = model.summary()
+            _out.print(
+                f"wrote {out}: {s['buildings']} buildings, {s['surfaces']} surfaces, "
+                f"{s['party_walls']} party-wall surfaces, CRS {s['crs']}"
+            )
+
+
+@app.command()
+def info(
+    model_path: Annotated[Path, typer.Argument(help="Model GeoPackage.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Counts, CRS, extent and sources of a model."""
+    with _errors():
+        from twin.store import load_gpkg
+
+        model = load_gpkg(model_path)
+        summary = model.summary()
+        if model.bim:
+            from bim_ingest.ifc import ifc_report
+
+            summary["bim"] = ifc_report(model)
+        if as_json:
+            _out.print_json(json.dumps(summary, default=str))
+            return
+        table = Table(title=f"{model_path}", show_header=False)
+        for key in ("name", "crs", "crs_name", "buildings", "surfaces", "party_walls", "nodes", "links",
+                    "activities", "extent"):
+            table.add_row(key, str(summary[key]))
+        _out.print(table)
+        areas = Table("surface kind/boundary", "area m²")
+        for k, v in summary["surface_area_m2"].items():
+            areas.add_row(k, f"{v:,.1f}")
+        _out.print(areas)
+        for src in summary["sources"]:
+            _out.print(f"source: {src.get('path')} ({src.get('format')}, {src.get('buildings')} buildings, "
+                       f"CRS {src.get('crs_declared')})")
+        if "bim" in summary:
+            _out.print_json(json.dumps(summary["bim"], default=str))
+
+
+class ExportFormat(str, Enum):
+    cityjson = "cityjson"
+    gpkg = "gpkg"
+    geoparquet = "geoparquet"
+
+
+@app.command()
+def export(
+    model_path: Annotated[Path, typer.Argument(help="Model GeoPackage.")],
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (folder for geoparquet).")],
+) -> None:
+    """Export a model as CityJSON 2.0, GeoPackage or GeoParquet."""
+    with _errors():
+        from twin.export import to_cityjson
+        from twin.store import load_gpkg, save_gpkg, to_geoparquet
+
+        model = load_gpkg(model_path)
+        if format is ExportFormat.cityjson:
+            to_cityjson(model, out)
+        elif format is ExportFormat.gpkg:
+            save_gpkg(model, out)
+        else:
+            to_geoparquet(model, out)
+        if not _State.quiet:
+            _out.print(f"wrote {out}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("twin-demo"),
+    buildings: Annotated[int, typer.Option(min=1, help="Number of buildings.")] = 400,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Generate the sample district, ingest it, run what exists, write outputs to OUT."""
+    with _errors():
+        from twin.cli_demo import run_demo
+
+        with _progress() as progress:
+            written = run_demo(out, n_buildings=buildings, seed=seed, progress=progress)
+        if not _State.quiet:
+            table = Table("output", "what")
+            for path, what in written.items():
+                table.add_row(str(path), what)
+            _out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
