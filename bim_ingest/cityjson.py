@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from bim_ingest._assemble import model_from_surfaces
+from twin.config import TOLERANCES
 from twin.crs import parse_crs, to_crs
 from twin.envelope import BuildingRecord
 from twin.errors import CRSError, IngestError, SchemaError, TwinWarning
 from twin.model import CityModel
 from twin.surfaces import SEMANTIC_KIND, SurfaceBatch, classify_by_tilt, surface_metrics
-from twin.config import TOLERANCES
 from twin.typing import CRSLike, PathLike_
 
 __all__ = ["read_cityjson", "SUPPORTED_VERSIONS"]
@@ -138,7 +138,7 @@ def _load(path: Path) -> tuple[dict, Iterator[tuple[dict, list]]]:
     except UnicodeDecodeError as err:
         raise IngestError(f"{path.name}: not a UTF-8 text file ({err.reason}).") from err
     if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
-        raise SchemaError(f"{path.name}: JSON but not CityJSON (no \"type\": \"CityJSON\").")
+        raise SchemaError(f'{path.name}: JSON but not CityJSON (no "type": "CityJSON").')
     if "CityObjects" not in doc or "vertices" not in doc:
         raise SchemaError(f"{path.name}: CityJSON without 'CityObjects' or 'vertices'.")
     doc["_duplicates"] = duplicates
@@ -263,7 +263,9 @@ class _Reader:
 
     def _add_building(self, obj_id: str, obj: dict, objects: dict) -> int:
         attrs = dict(obj.get("attributes") or {})
-        parts = [c for c in obj.get("children", []) if objects.get(c, {}).get("type") == "BuildingPart"]
+        parts = [
+            c for c in obj.get("children", []) if objects.get(c, {}).get("type") == "BuildingPart"
+        ]
         if parts:
             attrs["parts"] = parts
         building_id = str(obj_id)
@@ -289,7 +291,9 @@ class _Reader:
         return len(self.records) - 1
 
     def _choose(self, geometries: list[dict]) -> dict | None:
-        usable = [g for g in geometries if "boundaries" in g and g.get("type") != "GeometryInstance"]
+        usable = [
+            g for g in geometries if "boundaries" in g and g.get("type") != "GeometryInstance"
+        ]
         if not usable:
             return None
         if self.lod is None:
@@ -325,7 +329,9 @@ class _Reader:
                 if solid
             ]
         else:
-            raise SchemaError(f"{self.path.name}: object {obj_id!r} has unsupported geometry {gtype!r}.")
+            raise SchemaError(
+                f"{self.path.name}: object {obj_id!r} has unsupported geometry {gtype!r}."
+            )
         for polys, vals in surfaces:
             for k, polygon in enumerate(polys):
                 sem_index = vals[k] if vals is not None and k < len(vals) else None

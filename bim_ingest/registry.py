@@ -109,7 +109,14 @@ def read(
         return read_footprints(
             path,
             crs=crs,
-            **_only(options, "source_crs", "height_field", "storeys_field", "id_field", "default_height_m"),
+            **_only(
+                options,
+                "source_crs",
+                "height_field",
+                "storeys_field",
+                "id_field",
+                "default_height_m",
+            ),
         )
     if fmt == "ifc":
         from bim_ingest.ifc import read_ifc, read_ifc_isolated
@@ -156,7 +163,9 @@ def ingest(
         if progress:
             progress(f"reading {Path(p).name}", k, total)
         models.append(read(p, crs=crs, **options))
-    model = models[0].merge(*models[1:], on_duplicate=on_duplicate) if len(models) > 1 else models[0]
+    model = (
+        models[0].merge(*models[1:], on_duplicate=on_duplicate) if len(models) > 1 else models[0]
+    )
     if party_walls:
         if progress:
             progress("finding party walls", len(paths), total)

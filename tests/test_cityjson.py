@@ -50,7 +50,9 @@ def test_real_files_give_declared_count_and_crs(city_data, name):
     assert model.buildings.geometry.is_valid.all()
 
 
-@pytest.mark.parametrize("name", ["brussels_grandplace_urbis_lod2.city.json", "rotterdam_delfshaven.city.json"])
+@pytest.mark.parametrize(
+    "name", ["brussels_grandplace_urbis_lod2.city.json", "rotterdam_delfshaven.city.json"]
+)
 def test_surface_areas_match_an_independent_computation(city_data, name):
     doc = json.loads((city_data / name).read_text())
     expected = _independent_areas(doc)
@@ -97,14 +99,27 @@ def test_lod_selection(city_data, tmp_path):
     assert read_cityjson(p, lod="2").buildings["lod"].iloc[0] == "2.2"
 
 
-def _box_doc(version: str = "2.0", crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/31370") -> dict:
+def _box_doc(
+    version: str = "2.0", crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/31370"
+) -> dict:
     """A 10 x 8 x 6 m box as a CityJSON Solid with semantics, at Lambert 72 (149000, 168500, 60)."""
-    verts = [[0, 0, 0], [10000, 0, 0], [10000, 8000, 0], [0, 8000, 0],
-             [0, 0, 6000], [10000, 0, 6000], [10000, 8000, 6000], [0, 8000, 6000]]
+    verts = [
+        [0, 0, 0],
+        [10000, 0, 0],
+        [10000, 8000, 0],
+        [0, 8000, 0],
+        [0, 0, 6000],
+        [10000, 0, 6000],
+        [10000, 8000, 6000],
+        [0, 8000, 6000],
+    ]
     shell = [
         [[0, 3, 2, 1]],  # ground, facing down
         [[4, 5, 6, 7]],  # roof, facing up
-        [[0, 1, 5, 4]], [[1, 2, 6, 5]], [[2, 3, 7, 6]], [[3, 0, 4, 7]],
+        [[0, 1, 5, 4]],
+        [[1, 2, 6, 5]],
+        [[2, 3, 7, 6]],
+        [[3, 0, 4, 7]],
     ]
     doc = {
         "type": "CityJSON",
@@ -114,13 +129,21 @@ def _box_doc(version: str = "2.0", crs: str | None = "https://www.opengis.net/de
             "b1": {
                 "type": "Building",
                 "attributes": {"yearOfConstruction": 1930, "storeysAboveGround": 2},
-                "geometry": [{
-                    "type": "Solid", "lod": "2", "boundaries": [shell],
-                    "semantics": {
-                        "surfaces": [{"type": "GroundSurface"}, {"type": "RoofSurface"}, {"type": "WallSurface"}],
-                        "values": [[0, 1, 2, 2, 2, 2]],
-                    },
-                }],
+                "geometry": [
+                    {
+                        "type": "Solid",
+                        "lod": "2",
+                        "boundaries": [shell],
+                        "semantics": {
+                            "surfaces": [
+                                {"type": "GroundSurface"},
+                                {"type": "RoofSurface"},
+                                {"type": "WallSurface"},
+                            ],
+                            "values": [[0, 1, 2, 2, 2, 2]],
+                        },
+                    }
+                ],
             }
         },
         "vertices": verts,
@@ -159,8 +182,12 @@ def test_cityjsonseq(tmp_path):
     header.update({"CityObjects": {}, "vertices": []})
     lines = [json.dumps(header)]
     for k in range(3):
-        feat = {"type": "CityJSONFeature", "id": f"b{k}", "CityObjects": {f"b{k}": doc["CityObjects"]["b1"]},
-                "vertices": [[x + 20000 * k, y, z] for x, y, z in doc["vertices"]]}
+        feat = {
+            "type": "CityJSONFeature",
+            "id": f"b{k}",
+            "CityObjects": {f"b{k}": doc["CityObjects"]["b1"]},
+            "vertices": [[x + 20000 * k, y, z] for x, y, z in doc["vertices"]],
+        }
         lines.append(json.dumps(feat))
     p = tmp_path / "row.city.jsonl"
     p.write_text("\n".join(lines) + "\n")
@@ -187,8 +214,12 @@ def test_surfaces_without_semantics_are_classified_by_tilt(tmp_path):
         ('{"type": "CityJSON", "version": "2.0", "CityObj', IngestError, "not valid JSON"),
         ("this is not json", IngestError, "not valid JSON"),
         ('{"type": "FeatureCollection", "features": []}', SchemaError, "not CityJSON"),
-        ('{"type": "CityJSON", "version": "3.0", "CityObjects": {}, "vertices": []}', SchemaError, "version"),
-        ('[1, 2, 3]', SchemaError, "not CityJSON"),
+        (
+            '{"type": "CityJSON", "version": "3.0", "CityObjects": {}, "vertices": []}',
+            SchemaError,
+            "version",
+        ),
+        ("[1, 2, 3]", SchemaError, "not CityJSON"),
     ],
 )
 def test_bad_files_give_a_precise_error(tmp_path, content, error, words):
@@ -236,4 +267,6 @@ def test_duplicate_ids_are_counted_and_renamed(tmp_path):
     # plain json would keep only one of two equal keys: both are kept and reported
     assert sorted(m.buildings["building_id"]) == ["b1", "b1-dup1"]
     assert m.sources[0]["duplicate_ids"] == ["b1"]
-    assert any(issubclass(w.category, TwinWarning) and "duplicate" in str(w.message) for w in caught)
+    assert any(
+        issubclass(w.category, TwinWarning) and "duplicate" in str(w.message) for w in caught
+    )

@@ -41,10 +41,14 @@ def test_wall_above_lower_neighbour_stays_exterior(terraced_row):
     c_west = walls[(walls["building_id"] == "C") & np.isclose(walls["azimuth_deg"], 270.0)]
     assert c_west.loc[c_west["boundary"] == "exterior", "area_m2"].sum() == pytest.approx(60.0)
     # B is fully enclosed on both sides: no exterior east/west wall left
-    b_side = walls[(walls["building_id"] == "B") & np.isin(np.round(walls["azimuth_deg"]), [90, 270])]
+    b_side = walls[
+        (walls["building_id"] == "B") & np.isin(np.round(walls["azimuth_deg"]), [90, 270])
+    ]
     assert (b_side["boundary"] == "party").all()
     # total wall area is conserved by the split
-    assert walls["area_m2"].sum() == pytest.approx(terraced_row.surfaces.query("kind == 'wall'")["area_m2"].sum())
+    assert walls["area_m2"].sum() == pytest.approx(
+        terraced_row.surfaces.query("kind == 'wall'")["area_m2"].sum()
+    )
 
 
 def test_party_wall_geometry_matches_its_area(terraced_row):
@@ -54,7 +58,12 @@ def test_party_wall_geometry_matches_its_area(terraced_row):
 
     for geom, area in zip(p.geometry, p["area_m2"], strict=True):
         v, f = triangulate_polygon_3d(geom)
-        tri_area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
+        tri_area = (
+            0.5
+            * np.linalg.norm(
+                np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1
+            ).sum()
+        )
         assert tri_area == pytest.approx(area, rel=1e-9)
 
 
@@ -71,7 +80,11 @@ def test_different_ground_heights_overlap_only_in_height():
     extrude_footprint(c, 0, shapely.box(0, 0, 5, 8), ground_z_m=50.0, height_m=9.0)
     extrude_footprint(c, 1, shapely.box(5, 0, 10, 8), ground_z_m=52.0, height_m=6.0)
     b, s, _ = assemble_tables(
-        c.to_batch(), [BuildingRecord("A"), BuildingRecord("B")], crs=to_crs(None), source="t", lod="1"
+        c.to_batch(),
+        [BuildingRecord("A"), BuildingRecord("B")],
+        crs=to_crs(None),
+        source="t",
+        lod="1",
     )
     party = _party(CityModel(buildings=b, surfaces=s).with_party_walls())
     assert party[("A", "B")] == pytest.approx(48.0)
@@ -85,7 +98,11 @@ def test_partly_shared_edge_and_small_gap():
     extrude_footprint(c, 0, shapely.box(0, 0, 5, 10), ground_z_m=0.0, height_m=5.0)
     extrude_footprint(c, 1, shapely.box(5.1, 4, 9, 14), ground_z_m=0.0, height_m=7.0)
     b, s, _ = assemble_tables(
-        c.to_batch(), [BuildingRecord("A"), BuildingRecord("B")], crs=to_crs(None), source="t", lod="1"
+        c.to_batch(),
+        [BuildingRecord("A"), BuildingRecord("B")],
+        crs=to_crs(None),
+        source="t",
+        lod="1",
     )
     party = _party(CityModel(buildings=b, surfaces=s).with_party_walls())
     assert party[("A", "B")] == pytest.approx(30.0)
@@ -97,7 +114,11 @@ def test_buildings_apart_have_no_party_walls():
     extrude_footprint(c, 0, shapely.box(0, 0, 5, 10), ground_z_m=0.0, height_m=5.0)
     extrude_footprint(c, 1, shapely.box(6, 0, 9, 10), ground_z_m=0.0, height_m=5.0)
     b, s, _ = assemble_tables(
-        c.to_batch(), [BuildingRecord("A"), BuildingRecord("B")], crs=to_crs(None), source="t", lod="1"
+        c.to_batch(),
+        [BuildingRecord("A"), BuildingRecord("B")],
+        crs=to_crs(None),
+        source="t",
+        lod="1",
     )
     assert _party(CityModel(buildings=b, surfaces=s).with_party_walls()) == {}
 

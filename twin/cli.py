@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +40,9 @@ class _State:
 
 @app.callback()
 def _root(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")
+    ] = False,
 ) -> None:
     _State.quiet = quiet
 
@@ -75,7 +77,11 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
         yield lambda step, done, total: None
         return
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=_err, transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
     ) as bar:
         task = bar.add_task("starting", total=1)
 
@@ -90,14 +96,16 @@ def _parse_place(text: str | None) -> tuple[float, float, float] | None:
         return None
     try:
         parts = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise typer.BadParameter("expected X,Y[,ROTATION_DEG] in metres and degrees", param_hint="--place")
+    except ValueError as err:
+        raise typer.BadParameter(
+            "expected X,Y[,ROTATION_DEG] in metres and degrees", param_hint="--place"
+        ) from err
     if len(parts) not in (2, 3):
         raise typer.BadParameter("expected X,Y[,ROTATION_DEG]", param_hint="--place")
     return (parts[0], parts[1], parts[2] if len(parts) == 3 else 0.0)
 
 
-class OnDuplicate(str, Enum):
+class OnDuplicate(StrEnum):
     error = "error"
     replace = "replace"
     keep = "keep"
@@ -105,27 +113,37 @@ class OnDuplicate(str, Enum):
 
 @app.command()
 def ingest(
-    inputs: Annotated[list[Path], typer.Argument(help="Input files: CityJSON, CityGML, IFC, footprints, models.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Input files: CityJSON, CityGML, IFC, footprints, models.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model GeoPackage to write.")] = None,  # type: ignore[assignment]
     into: Annotated[
-        Path | None, typer.Option(help="Existing model to place the inputs into (e.g. an IFC building).")
+        Path | None,
+        typer.Option(help="Existing model to place the inputs into (e.g. an IFC building)."),
     ] = None,
     replace: Annotated[
         list[str] | None, typer.Option(help="Building id(s) of --into replaced by the inputs.")
     ] = None,
     crs: Annotated[str | None, typer.Option(help="Model CRS (default EPSG:31370).")] = None,
     source_crs: Annotated[str | None, typer.Option(help="CRS of inputs that declare none.")] = None,
-    lod: Annotated[str | None, typer.Option(help="Level of detail to read (default: highest).")] = None,
+    lod: Annotated[
+        str | None, typer.Option(help="Level of detail to read (default: highest).")
+    ] = None,
     height_field: Annotated[str | None, typer.Option(help="Footprints: height attribute.")] = None,
-    storeys_field: Annotated[str | None, typer.Option(help="Footprints: storey-count attribute.")] = None,
+    storeys_field: Annotated[
+        str | None, typer.Option(help="Footprints: storey-count attribute.")
+    ] = None,
     id_field: Annotated[str | None, typer.Option(help="Footprints: id attribute.")] = None,
     default_height: Annotated[
         float | None, typer.Option(help="Footprints: height (m) for features without one.")
     ] = None,
     place: Annotated[
-        str | None, typer.Option(help="IFC without georeferencing: X,Y[,ROTATION_DEG] in the model CRS.")
+        str | None,
+        typer.Option(help="IFC without georeferencing: X,Y[,ROTATION_DEG] in the model CRS."),
     ] = None,
-    on_duplicate: Annotated[OnDuplicate, typer.Option(help="Ids present twice.")] = OnDuplicate.error,
+    on_duplicate: Annotated[
+        OnDuplicate, typer.Option(help="Ids present twice.")
+    ] = OnDuplicate.error,
     party_walls: Annotated[bool, typer.Option(help="Detect party walls.")] = True,
 ) -> None:
     """Read city/BIM files into one model GeoPackage (several inputs are merged)."""
@@ -157,7 +175,9 @@ def ingest(
                 from bim_ingest.ifc import place_ifc_building
 
                 district = load_gpkg(into)
-                model = place_ifc_building(district, model.to_crs(district.crs), replace=replace or None)
+                model = place_ifc_building(
+                    district, model.to_crs(district.crs), replace=replace or None
+                )
             model.save(out)
         if not _State.quiet:
             s = model.summary()
@@ -186,8 +206,18 @@ def info(
             _out.print_json(json.dumps(summary, default=str))
             return
         table = Table(title=f"{model_path}", show_header=False)
-        for key in ("name", "crs", "crs_name", "buildings", "surfaces", "party_walls", "nodes", "links",
-                    "activities", "extent"):
+        for key in (
+            "name",
+            "crs",
+            "crs_name",
+            "buildings",
+            "surfaces",
+            "party_walls",
+            "nodes",
+            "links",
+            "activities",
+            "extent",
+        ):
             table.add_row(key, str(summary[key]))
         _out.print(table)
         areas = Table("surface kind/boundary", "area m²")
@@ -195,13 +225,15 @@ def info(
             areas.add_row(k, f"{v:,.1f}")
         _out.print(areas)
         for src in summary["sources"]:
-            _out.print(f"source: {src.get('path')} ({src.get('format')}, {src.get('buildings')} buildings, "
-                       f"CRS {src.get('crs_declared')})")
+            _out.print(
+                f"source: {src.get('path')} ({src.get('format')}, {src.get('buildings')} buildings, "
+                f"CRS {src.get('crs_declared')})"
+            )
         if "bim" in summary:
             _out.print_json(json.dumps(summary["bim"], default=str))
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     cityjson = "cityjson"
     gpkg = "gpkg"
     geoparquet = "geoparquet"

@@ -27,8 +27,7 @@ def run_demo(
     from bim_ingest.activities import activities_from_attributes
     from bim_ingest.network import read_network_layers
     from bim_ingest.registry import read
-    from data.district import generate_district, write_district
-    from data.ifc_building import write_ifc_building
+    from data import generate_district, write_district, write_ifc_building
     from twin.export import to_cityjson
     from twin.store import to_geoparquet
 

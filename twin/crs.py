@@ -150,7 +150,21 @@ def transformation_description(src: CRS, dst: CRS) -> str:
     """Name the operation PROJ uses from ``src`` to ``dst`` (recorded in model meta)."""
     if src.equals(dst):
         return "identity"
-    return _transformer(src.to_wkt(), dst.to_wkt()).description or "unnamed PROJ operation"
+    transformer = _transformer(src.to_wkt(), dst.to_wkt())
+    if "unavailable" in (transformer.description or ""):
+        # Several candidate operations: PROJ names the one it picks once it has
+        # transformed a point; use the centre of the source CRS's area of use
+        # (callers that already transformed their data get the operation used).
+        area = src.area_of_use
+        if area is not None:
+            lon, lat = (area.west + area.east) / 2, (area.south + area.north) / 2
+            x, y = Transformer.from_crs("EPSG:4326", src, always_xy=True).transform(lon, lat)
+            transformer.transform(x, y)
+        try:
+            return transformer.get_last_used_operation().description
+        except Exception:  # pyproj raises ProjError when nothing was transformed yet
+            return "PROJ operation chosen per point (several candidates)"
+    return transformer.description or "unnamed PROJ operation"
 
 
 def transform_xyz(xyz: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:

@@ -23,7 +23,7 @@ from pyproj import CRS
 
 from twin.config import TOLERANCES, Tolerances
 from twin.errors import TwinWarning
-from twin.schema import conform
+from twin.schema import conform, empty_table
 from twin.surfaces import SurfaceBatch, surface_metrics
 
 __all__ = ["BuildingRecord", "AssemblyReport", "assemble_tables", "NET_TO_GROSS_FLOOR"]
@@ -82,8 +82,10 @@ def assemble_tables(
     """
     report = AssemblyReport()
     n_b = len(records)
-    s_count = np.bincount(batch.building_index, minlength=n_b) if batch.n_surfaces else np.zeros(
-        n_b, dtype=np.int64
+    s_count = (
+        np.bincount(batch.building_index, minlength=n_b)
+        if batch.n_surfaces
+        else np.zeros(n_b, dtype=np.int64)
     )
     starts, stops = batch.surface_vertex_ranges()
     z = batch.vertices[:, 2] if len(batch.vertices) else np.zeros(0)
@@ -151,14 +153,11 @@ def assemble_tables(
                 "geometry": footprints[i],
             }
         )
-    buildings = gpd.GeoDataFrame(
-        conform("buildings", pd.DataFrame(rows)) if rows else None,
-        geometry="geometry" if rows else None,
-        crs=crs,
-    )
-    if not rows:
-        from twin.schema import empty_table
-
+    if rows:
+        buildings = gpd.GeoDataFrame(
+            conform("buildings", pd.DataFrame(rows)), geometry="geometry", crs=crs
+        )
+    else:
         buildings = empty_table("buildings", crs)
 
     ids = np.array([r.building_id for r in records], dtype=object)
@@ -206,7 +205,7 @@ def _volumes(batch: SurfaceBatch, metrics: dict, n_b: int) -> np.ndarray:
     moment = metrics["z_moment_m3"].copy()
     # Trust semantics over orientation where the source tells roof from ground:
     roof = batch.kind == "roof"
-    down = (batch.kind == "floor")
+    down = batch.kind == "floor"
     moment[roof] = np.abs(moment[roof])
     moment[down] = -np.abs(moment[down])
     vol = np.zeros(n_b)
@@ -236,8 +235,10 @@ def _footprints(batch, polygons, metrics, n_b: int, report: AssemblyReport) -> l
         if len(chosen) == 0:
             out[i] = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(flat[idx])))
             continue
-        geom = flat[chosen[0]] if len(chosen) == 1 else shapely.union_all(
-            shapely.make_valid(flat[chosen]), grid_size=None
+        geom = (
+            flat[chosen[0]]
+            if len(chosen) == 1
+            else shapely.union_all(shapely.make_valid(flat[chosen]), grid_size=None)
         )
         if not geom.is_valid:
             geom = shapely.make_valid(geom)

@@ -27,8 +27,12 @@ def surfaces_to_batch(model: CityModel) -> SurfaceBatch:
     row_of_building = {b: i for i, b in enumerate(model.buildings["building_id"])}
     if len(geoms) == 0:
         return SurfaceBatch(
-            np.zeros((0, 3)), np.zeros(1, np.int64), np.zeros(1, np.int64),
-            np.zeros(0, np.int64), np.zeros(0, "<U6"), np.zeros(0, "<U8"),
+            np.zeros((0, 3)),
+            np.zeros(1, np.int64),
+            np.zeros(1, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, "<U6"),
+            np.zeros(0, "<U8"),
         )
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     _, coords, (ring_offsets, polygon_offsets) = shapely.to_ragged_array(parts, include_z=True)
@@ -39,7 +43,9 @@ def surfaces_to_batch(model: CityModel) -> SurfaceBatch:
     lengths = stops - starts - 1
     new_ring_offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=new_ring_offsets[1:])
-    b_index = np.array([row_of_building.get(b, -1) for b in surfaces["building_id"]], dtype=np.int64)
+    b_index = np.array(
+        [row_of_building.get(b, -1) for b in surfaces["building_id"]], dtype=np.int64
+    )
     # party pieces keep their kind/boundary; the writer maps them to semantics
     return SurfaceBatch(
         vertices=np.ascontiguousarray(coords[keep]),
@@ -68,8 +74,11 @@ def to_cityjson(model: CityModel, path: str | os.PathLike) -> None:
             BuildingRecord(
                 building_id=row.building_id,
                 name=row.name,
-                year_built=None if row.year_built is None or row.year_built is np.nan or
-                str(row.year_built) == "<NA>" else int(row.year_built),
+                year_built=None
+                if row.year_built is None
+                or row.year_built is np.nan
+                or str(row.year_built) == "<NA>"
+                else int(row.year_built),
                 use=row.use,
                 typology=row.typology,
                 n_storeys=int(row.n_storeys),
@@ -79,7 +88,11 @@ def to_cityjson(model: CityModel, path: str | os.PathLike) -> None:
     lods = sorted({str(v) for v in model.buildings["lod"]}) or ["2"]
     try:
         write_cityjson(
-            path, batch=batch, records=records, crs=model.crs, lod=lods[-1].split(",")[-1] or "2",
+            path,
+            batch=batch,
+            records=records,
+            crs=model.crs,
+            lod=lods[-1].split(",")[-1] or "2",
             metadata_title=model.name,
         )
     except OSError as err:

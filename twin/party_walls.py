@@ -74,7 +74,9 @@ def detect_party_walls(
     i_idx, j_idx, overlap = i_idx[keep], j_idx[keep], overlap[keep]
     if len(i_idx) == 0:
         return surfaces.copy()
-    return _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, overlap, tolerances)
+    return _split_walls(
+        surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, overlap, tolerances
+    )
 
 
 def _wall_frames(geoms: np.ndarray) -> dict[str, np.ndarray]:
@@ -185,7 +187,9 @@ def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, ove
     src_rows = wall_rows[wi]
     party = surfaces.iloc[src_rows].copy()
     base_ids = party["surface_id"].str.split(PARTY_SUFFIX, regex=False).str[0].to_numpy()
-    party["surface_id"] = [f"{b}{PARTY_SUFFIX}{nb}" for b, nb in zip(base_ids, pieces["nb"], strict=True)]
+    party["surface_id"] = [
+        f"{b}{PARTY_SUFFIX}{nb}" for b, nb in zip(base_ids, pieces["nb"], strict=True)
+    ]
     party["boundary"] = "party"
     party["neighbour_id"] = pieces["nb"].to_numpy()
     party["area_m2"] = piece_area

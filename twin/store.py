@@ -60,7 +60,9 @@ class atomic_path:
         if self.directory:
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=parent))
         else:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=parent)
+            fd, name = tempfile.mkstemp(
+                prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=parent
+            )
             os.close(fd)
             os.unlink(name)
             self.tmp = Path(name)
@@ -101,7 +103,9 @@ def save_gpkg(model: CityModel, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
-        raise StoreError(f"Cannot save a model to {path}: the store is a GeoPackage, use a '.gpkg' name.")
+        raise StoreError(
+            f"Cannot save a model to {path}: the store is a GeoPackage, use a '.gpkg' name."
+        )
     try:
         with atomic_path(path) as tmp:
             for name in _CORE:
@@ -237,5 +241,3 @@ def to_geoparquet(model: CityModel, path: str | os.PathLike) -> Path:
     except Exception as err:
         raise StoreError(f"Writing GeoParquet to {path} failed: {err}") from err
     return path
-
-

@@ -1,0 +1,116 @@
+"""The ``twin`` CLI as a user runs it: exit codes, one-line errors, outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
+import pytest
+from typer.testing import CliRunner
+
+from twin.cli import app
+
+runner = CliRunner()
+CITY_FILES = {
+    "brussels_grandplace_urbis_lod2.city.json": (8, "EPSG/0/31370"),
+    "rotterdam_delfshaven.city.json": (853, "EPSG/0/28992"),
+    "zurich_subset_lod2.city.json": (49, "EPSG/0/2056"),
+    "fzk_haus_lod2_citygml2.gml": (1, "ETRS89_UTM32"),
+    "tum_main_entrance_lod2_citygml3.gml": (1, "ETRS89_UTM32"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CITY_FILES))
+def test_ingest_then_info_on_every_shared_city_file(city_data, tmp_path, name):
+    n, declared = CITY_FILES[name]
+    out = tmp_path / "m.gpkg"
+    r = runner.invoke(app, ["ingest", str(city_data / name), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["info", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    assert info["buildings"] == n
+    assert info["crs"] == "EPSG:31370"
+    assert declared in info["sources"][0]["crs_declared"]
+    assert {"buildings", "surfaces", "links", "crs", "sources"} <= set(info)
+    layers = gpd.list_layers(out)["name"].tolist()
+    assert {"buildings", "surfaces", "nodes", "links", "activities", "meta"} <= set(layers)
+
+
+def test_info_human_readable(city_data, tmp_path):
+    out = tmp_path / "m.gpkg"
+    runner.invoke(
+        app, ["ingest", str(city_data / "brussels_grandplace_urbis_lod2.city.json"), "-o", str(out)]
+    )
+    r = runner.invoke(app, ["info", str(out)])
+    assert r.exit_code == 0
+    assert "EPSG:31370" in r.output and "wall/party" in r.output
+
+
+def test_several_inputs_are_merged_and_exported(city_data, tmp_path):
+    out = tmp_path / "m.gpkg"
+    r = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(city_data / "brussels_grandplace_urbis_lod2.city.json"),
+            str(city_data / "fzk_haus_lod2_citygml2.gml"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    info = json.loads(runner.invoke(app, ["info", str(out), "--json"]).output)
+    assert info["buildings"] == 9 and len(info["sources"]) == 2
+    for fmt, target in (("cityjson", "x.city.json"), ("geoparquet", "pq"), ("gpkg", "copy.gpkg")):
+        r = runner.invoke(
+            app, ["export", str(out), "--format", fmt, "--out", str(tmp_path / target)]
+        )
+        assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "x.city.json").read_text())
+    assert doc["version"] == "2.0" and len(doc["CityObjects"]) == 9
+    assert (tmp_path / "pq" / "buildings.parquet").exists()
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "twin", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_errors_are_one_line_exit_1_and_write_nothing(tmp_path):
+    bad = tmp_path / "bad.city.json"
+    bad.write_text('{"type": "CityJSON", "version": "2.0", "Ci')
+    out = tmp_path / "m.gpkg"
+    r = _run("ingest", str(bad), "--out", str(out))
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("twin: error: bad.city.json")
+    assert "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert _run("ingest").returncode == 2
+    assert _run("export", "x.gpkg", "--format", "obj", "--out", "y").returncode == 2
+    assert _run("nonsense").returncode == 2
+
+
+def test_info_on_a_non_model(tmp_path):
+    p = tmp_path / "x.gpkg"
+    p.write_text("not sqlite")
+    r = _run("info", str(p))
+    assert r.returncode == 1 and "not a twin model" in r.stderr
+
+
+def test_demo_writes_what_it_says(tmp_path):
+    out = tmp_path / "demo"
+    r = runner.invoke(app, ["demo", "--out", str(out), "--buildings", "60", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    model = out / "district.gpkg"
+    assert model.exists() and str(model) in r.output.replace("\n", "")
+    info = json.loads(runner.invoke(app, ["info", str(model), "--json"]).output)
+    assert info["buildings"] == 60
+    assert info["party_walls"] > 0 and info["links"] > 0
