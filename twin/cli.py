@@ -274,10 +274,9 @@ def demo(
         with _progress() as progress:
             written = run_demo(out, n_buildings=buildings, seed=seed, progress=progress)
         if not _State.quiet:
-            table = Table("output", "what")
+            _out.print(f"wrote {len(written)} outputs:")
             for path, what in written.items():
-                table.add_row(str(path), what)
-            _out.print(table)
+                _out.print(f"  {path}  —  {what}", soft_wrap=True, highlight=False)
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def run_demo(
     model = read(files["cityjson"])
     model.name = f"sample district ({n_buildings} buildings, seed {seed})"
     model.activities = activities_from_attributes(model)
-    nodes, links = read_network_layers(files["streets"], crs=model.crs)
+    nodes, links = read_network_layers(files["streets_gpkg"], crs=model.crs)
     model.nodes = gpd.GeoDataFrame(nodes, geometry="geometry", crs=model.crs)
     model.links = gpd.GeoDataFrame(links, geometry="geometry", crs=model.crs)
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,6 +22,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
+from twin.atomic import atomic_path
 from twin.config import SCHEMA_VERSION
 from twin.errors import StoreError
 from twin.model import CityModel
@@ -34,50 +33,6 @@ __all__ = ["save_gpkg", "load_gpkg", "to_geoparquet", "atomic_path", "MODEL_FORM
 #: Marker stored in ``meta`` that identifies a file as a twin model.
 MODEL_FORMAT = "brussels-twin-model"
 _CORE = ("buildings", "surfaces", "nodes", "links", "activities")
-
-
-class atomic_path:
-    """Context manager yielding a temporary sibling path renamed onto ``path`` on success.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> with atomic_path(d / "out.txt") as tmp:
-    ...     _ = tmp.write_text("done")
-    >>> (d / "out.txt").read_text()
-    'done'
-    """
-
-    def __init__(self, path: str | os.PathLike, *, directory: bool = False) -> None:
-        self.path = Path(path)
-        self.directory = directory
-
-    def __enter__(self) -> Path:
-        parent = self.path.parent if str(self.path.parent) else Path(".")
-        if not parent.is_dir():
-            raise StoreError(f"Cannot write {self.path}: folder {parent} does not exist.")
-        if self.directory:
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=parent))
-        else:
-            fd, name = tempfile.mkstemp(
-                prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=parent
-            )
-            os.close(fd)
-            os.unlink(name)
-            self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            if self.directory and self.path.exists():
-                shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
-            os.replace(self.tmp, self.path)
-            return
-        if self.tmp.is_dir():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 def _meta_table(model: CityModel) -> pd.DataFrame:
@@ -103,9 +58,7 @@ def save_gpkg(model: CityModel, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
-        raise StoreError(
-            f"Cannot save a model to {path}: the store is a GeoPackage, use a '.gpkg' name."
-        )
+        raise StoreError(f"Cannot save a model to {path}: the store is a GeoPackage, use a '.gpkg' name.")
     try:
         with atomic_path(path) as tmp:
             for name in _CORE:
@@ -159,8 +112,7 @@ def _check_is_model(path: Path) -> dict[str, str]:
         raise StoreError(f"{path} is a GeoPackage but not a twin model (meta.format missing).")
     if meta.get("schema_version", "").split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise StoreError(
-            f"{path} has model schema {meta.get('schema_version')!r}; this version reads "
-            f"{SCHEMA_VERSION!r}."
+            f"{path} has model schema {meta.get('schema_version')!r}; this version reads {SCHEMA_VERSION!r}."
         )
     meta["_layers"] = json.dumps(sorted(layers))
     return meta
