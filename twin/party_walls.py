@@ -166,14 +166,12 @@ def _to_world(local_geoms: np.ndarray, frames, frame_idx: np.ndarray) -> np.ndar
 def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, overlap, tol):
     """Replace each wall that has party overlaps by its party pieces and remainder."""
     neighbour = building[j_idx]
-    pair = pd.DataFrame({"i": i_idx, "nb": neighbour, "g": overlap})
-    pieces = (
-        pair.groupby(["i", "nb"], sort=True)["g"]
-        .agg(lambda s: shapely.union_all(s.to_numpy()))
-        .reset_index()
-    )
+    order = np.lexsort((neighbour, i_idx))
+    i_sorted, nb_sorted = i_idx[order], neighbour[order]
+    first = np.r_[True, (i_sorted[1:] != i_sorted[:-1]) | (nb_sorted[1:] != nb_sorted[:-1])]
+    pieces = pd.DataFrame({"i": i_sorted[first], "nb": nb_sorted[first]})
     wi = pieces["i"].to_numpy()
-    piece_geom = pieces["g"].to_numpy()
+    piece_geom = _grouped_union(overlap[order], first)
     local_wall = _to_local(geoms[wi], frames, wi)
     plan_area = shapely.area(local_wall)
     true_area = surfaces["area_m2"].to_numpy()[wall_rows[wi]]
@@ -196,10 +194,10 @@ def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, ove
     party = party.set_geometry(_to_world(piece_geom, frames, wi))
 
     # remainder of each affected wall
-    affected = np.unique(wi)
-    taken = pd.Series(list(piece_geom)).groupby(wi).agg(lambda s: shapely.union_all(s.to_numpy()))
+    affected = np.unique(wi)  # wi is sorted: groups of equal wall are contiguous
+    taken = _grouped_union(piece_geom, np.r_[True, wi[1:] != wi[:-1]])
     local_aff = _to_local(geoms[affected], frames, affected)
-    remainder = shapely.difference(shapely.make_valid(local_aff), taken.loc[affected].to_numpy())
+    remainder = shapely.difference(shapely.make_valid(local_aff), taken)
     rem_plan = shapely.area(local_aff)
     rem_true = surfaces["area_m2"].to_numpy()[wall_rows[affected]]
     rem_scale = np.divide(rem_true, rem_plan, out=np.ones_like(rem_true), where=rem_plan > 0)
@@ -218,6 +216,20 @@ def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, ove
     out = pd.concat([surfaces[unaffected], party, rest], ignore_index=True)
     out = out.drop_duplicates("surface_id", keep="first")
     return gpd.GeoDataFrame(out, geometry="geometry", crs=surfaces.crs)
+
+
+def _grouped_union(geoms: np.ndarray, group_start: np.ndarray) -> np.ndarray:
+    """Union of each run of ``geoms`` that starts where ``group_start`` is True.
+
+    Most runs hold one geometry (one wall facing one neighbour wall): those are
+    taken as they are, only the rest go through GEOS ``union_all``.
+    """
+    starts = np.flatnonzero(group_start)
+    stops = np.r_[starts[1:], len(geoms)]
+    out = geoms[starts].copy()
+    for k in np.flatnonzero(stops - starts > 1):
+        out[k] = shapely.union_all(geoms[starts[k] : stops[k]])
+    return out
 
 
 def _polygonal_only(geoms: np.ndarray) -> np.ndarray:
