@@ -22,7 +22,7 @@ from simulation.energy import building_balance, load_building_spec, uccle_climat
 
 ROOT = Path(__file__).resolve().parents[1]
 SHEET = ROOT.parent / "shared" / "reference" / "energy.md"
-EXAMPLE = ROOT / "docs" / "energy_example.json"
+EXAMPLE = ROOT / "data" / "examples" / "energy_building.json"
 
 # Sheet §9: stored daily means (kWh/(m2 d)) of the TABULA BE.N / EPB Uccle climate, and temperatures.
 DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]

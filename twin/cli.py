@@ -69,6 +69,10 @@ def _errors() -> Iterator[None]:
         if os.environ.get("TWIN_DEBUG"):
             raise
         _fail(f"{type(err).__name__}: {err}")
+    except Exception as err:  # a bug of ours: still one line, and how to get the details
+        if os.environ.get("TWIN_DEBUG"):
+            raise
+        _fail(f"internal error ({type(err).__name__}: {err}); rerun with TWIN_DEBUG=1 for the traceback")
 
 
 @contextmanager
@@ -231,6 +235,66 @@ def info(
             )
         if "bim" in summary:
             _out.print_json(json.dumps(summary["bim"], default=str))
+
+
+def _read_scenario_measures(path: Path) -> list[dict]:
+    """The ``measures`` list of a YAML/JSON scenario file (energy measures only, for now)."""
+    import yaml
+
+    from twin.errors import ScenarioValidationError
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ScenarioValidationError(f"{path.name}: cannot read the scenario: {err}") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("measures", []), list):
+        raise ScenarioValidationError(f"{path.name}: a scenario is a mapping with a 'measures' list.")
+    return doc.get("measures", [])
+
+
+@app.command()
+def energy(
+    target: Annotated[str, typer.Argument(help="Model GeoPackage, or the word 'building'.")],
+    building_file: Annotated[
+        Path | None, typer.Argument(help="With 'building': the one-building JSON file.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Results: .gpkg, .csv or .parquet.")] = None,
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario (YAML/JSON) whose measures are applied first.")
+    ] = None,
+) -> None:
+    """Heating need of every building (monthly ISO 52016-1 balance), or of one building from a file.
+
+    ``twin energy MODEL.gpkg --out results.gpkg`` runs the whole model;
+    ``twin energy building FILE.json`` prints one building's monthly balance as JSON.
+    """
+    with _errors():
+        if target == "building":
+            if building_file is None:
+                raise typer.BadParameter("give the building JSON file", param_hint="FILE")
+            from simulation.energy import building_balance, load_building_spec
+
+            result = building_balance(load_building_spec(building_file))
+            sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+            return
+        if out is None:
+            raise typer.BadParameter("--out is required for a model run", param_hint="--out")
+        from simulation.energy import run_energy
+        from simulation.measures_energy import apply_measures
+        from twin.store import load_gpkg
+
+        model = load_gpkg(Path(target))
+        if scenario is not None:
+            model = apply_measures(model, _read_scenario_measures(scenario))
+        result = run_energy(model)
+        result.to_file(out)
+        if not _State.quiet:
+            table = Table(title=f"energy: {target}" + (f" + {scenario.name}" if scenario else ""),
+                          show_header=False)
+            for key, value in result.summary_rows():
+                table.add_row(key, value)
+            _out.print(table)
+            _out.print(f"wrote {out}")
 
 
 class ExportFormat(StrEnum):

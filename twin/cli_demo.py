@@ -31,7 +31,7 @@ def run_demo(
     from twin.export import to_cityjson
     from twin.store import to_geoparquet
 
-    steps = 7
+    steps = 8
     tick = progress or (lambda step, done, total: None)
     out = Path(out)
     inputs = out / "inputs"
@@ -76,7 +76,19 @@ def run_demo(
         f"{len(placed.links)} links — open in QGIS"
     )
 
-    tick("exporting CityJSON and GeoParquet", 5, steps)
+    tick("energy: monthly heat balance of every building", 5, steps)
+    from simulation.energy import run_energy
+
+    energy = run_energy(placed)
+    energy_path = out / "energy.gpkg"
+    energy.to_file(energy_path)
+    median = energy.totals.get("heating_need_kwh_m2_median", float("nan"))
+    written[energy_path] = (
+        f"heating need per building ({energy.totals['heating_need_kwh'] / 1e6:,.1f} GWh/yr, "
+        f"median {median:.0f} kWh/m²) — colour by heating_need_kwh_m2 in QGIS"
+    )
+
+    tick("exporting CityJSON and GeoParquet", 6, steps)
     cj = out / "district_export.city.json"
     to_cityjson(placed, cj)
     written[cj] = "CityJSON 2.0 export"

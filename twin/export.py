@@ -85,14 +85,17 @@ def to_cityjson(model: CityModel, path: str | os.PathLike) -> None:
                 attributes=attrs,
             )
         )
-    lods = sorted({str(v) for v in model.buildings["lod"]}) or ["2"]
+    # one geometry LoD per file: the highest numeric LoD read (IFC buildings are written at it too)
+    parts = (p for v in model.buildings["lod"] for p in str(v).split(","))
+    numeric = [p for p in parts if p.replace(".", "", 1).isdigit()]
+    lod = max(numeric, key=float) if numeric else "2"
     try:
         write_cityjson(
             path,
             batch=batch,
             records=records,
             crs=model.crs,
-            lod=lods[-1].split(",")[-1] or "2",
+            lod=lod,
             metadata_title=model.name,
         )
     except OSError as err:

@@ -7,7 +7,7 @@ calculation can be checked line by line.  The computation goes through the
 same surface layout (:func:`simulation.energy.prepare.surface_arrays`) and
 the same kernels (:func:`simulation.energy.compute`) as a model-wide run.
 
-Input format (JSON object; ``docs/energy_example.json`` is a complete example):
+Input format (JSON object; ``data/examples/energy_building.json`` is a complete example):
 
 ====================================  ======================================================
 ``name``                              label (optional)
@@ -194,7 +194,7 @@ def load_building_spec(path: str | os.PathLike) -> dict:
     Examples
     --------
     >>> from pathlib import Path
-    >>> spec = load_building_spec(Path(__file__).resolve().parents[2] / "docs" / "energy_example.json")
+    >>> spec = load_building_spec(Path(__file__).resolve().parents[2] / "data" / "examples" / "energy_building.json")
     >>> spec["setpoint_c"], len(spec["surfaces"]) > 0
     (20.0, True)
     """
