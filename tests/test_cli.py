@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import geopandas as gpd
 import pytest
@@ -114,3 +115,40 @@ def test_demo_writes_what_it_says(tmp_path):
     info = json.loads(runner.invoke(app, ["info", str(model), "--json"]).output)
     assert info["buildings"] == 60
     assert info["party_walls"] > 0 and info["links"] > 0
+
+
+def test_energy_building_prints_the_monthly_balance():
+    example = Path(__file__).resolve().parents[1] / "data" / "examples" / "energy_building.json"
+    r = _run("energy", "building", str(example))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert len(result["months"]) == 12
+    assert {"heating_need_kwh", "heating_need_kwh_m2", "h_tr_w_k", "h_ve_w_k"} <= set(result["annual"])
+
+
+def test_energy_on_a_model_with_a_renovation_scenario(tmp_path):
+    assert runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--buildings", "40"]).exit_code == 0
+    model = tmp_path / "d" / "district.gpkg"
+    base = tmp_path / "base.gpkg"
+    r = runner.invoke(app, ["energy", str(model), "--out", str(base)])
+    assert r.exit_code == 0, r.output
+    res = gpd.read_file(base, layer="energy")
+    assert {"building_id", "heating_need_kwh_m2", "peb_class_estimate"} <= set(res.columns)
+    scenario = tmp_path / "renovate.yaml"
+    scenario.write_text(
+        "measures:\n"
+        "  - measure: insulate_walls\n    selection: {year_max: 1945}\n    target_u_w_m2k: 0.24\n"
+        "  - measure: insulate_roof\n    selection: {year_max: 1945}\n    target_u_w_m2k: 0.24\n"
+    )
+    renovated = tmp_path / "renovated.csv"
+    r = runner.invoke(app, ["energy", str(model), "--out", str(renovated), "--scenario", str(scenario)])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    after = pd.read_csv(renovated)
+    assert after["heating_need_kwh"].sum() < res["heating_need_kwh"].sum()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("measures:\n  - measure: paint_it_green\n")
+    r = _run("energy", str(model), "--out", str(tmp_path / "x.csv"), "--scenario", str(bad))
+    assert r.returncode == 1 and "paint_it_green" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.csv").exists()
