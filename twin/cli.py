@@ -297,6 +297,38 @@ def energy(
             _out.print(f"wrote {out}")
 
 
+soil_app = typer.Typer(help="3D soil water: Richards flow under the city's sealing.", no_args_is_help=True)
+app.add_typer(soil_app, name="soil")
+
+
+@soil_app.command("run")
+def soil_run(
+    target: Annotated[Path, typer.Argument(help="SPEC.json (a column or box), or a model GeoPackage.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    storm: Annotated[
+        str, typer.Option(help="Model runs: a bundled Uccle design storm (e.g. uccle_1h_10y).")
+    ] = "uccle_1h_10y",
+) -> None:
+    """Run a soil SPEC, or a design storm on a model's own soil; prints the water balance."""
+    with _errors():
+        out.mkdir(parents=True, exist_ok=True)
+        if target.suffix.lower() == ".gpkg":
+            from simulation.soil import design_storm_names, run_model_storm
+            from twin.store import load_gpkg
+
+            if storm not in design_storm_names():
+                raise typer.BadParameter(f"choose one of {design_storm_names()}", param_hint="--storm")
+            result = run_model_storm(load_gpkg(target), storm=storm, out_dir=out)
+            summary = {"storm": storm, **result["totals"], "mass_balance_error": result["mass_balance_error"]}
+        else:
+            from simulation.soil import run_spec
+
+            summary = run_spec(target, out)
+        if not _State.quiet:
+            _out.print_json(json.dumps(summary, default=str))
+            _out.print(f"wrote {out}")
+
+
 class ExportFormat(StrEnum):
     cityjson = "cityjson"
     gpkg = "gpkg"

@@ -31,7 +31,7 @@ def run_demo(
     from twin.export import to_cityjson
     from twin.store import to_geoparquet
 
-    steps = 8
+    steps = 9
     tick = progress or (lambda step, done, total: None)
     out = Path(out)
     inputs = out / "inputs"
@@ -88,7 +88,10 @@ def run_demo(
         f"median {median:.0f} kWh/m²) — colour by heating_need_kwh_m2 in QGIS"
     )
 
-    tick("exporting CityJSON and GeoParquet", 6, steps)
+    tick("soil: a Uccle design storm, baseline and a de-sealed street", 6, steps)
+    written.update(_soil_what_if(placed, out))
+
+    tick("exporting CityJSON and GeoParquet", 7, steps)
     cj = out / "district_export.city.json"
     to_cityjson(placed, cj)
     written[cj] = "CityJSON 2.0 export"
@@ -106,3 +109,37 @@ def _ifc_candidate(model) -> str:
     terraced = model.buildings[model.buildings["typology"] == "terraced"]["building_id"]
     both = [b for b in terraced if party.get(b, 0) >= 2]
     return both[0] if both else str(model.buildings["building_id"].iloc[0])
+
+
+def _soil_what_if(model, out: Path) -> dict[Path, str]:
+    """Storm on the district's soil, baseline vs an axis street turned into a permeable square."""
+    import json
+
+    from simulation.soil import build_soil_model, deseal_polygon, diff_storms, run_model_storm
+    from twin.atomic import atomic_text_file
+
+    soil = build_soil_model(model)
+    axis = model.links[model.links["road_class"] == "axis"]
+    street = (axis if len(axis) else model.links).geometry.iloc[0]
+    square = street.buffer(8.0, cap_style="flat")
+    base = run_model_storm(model, storm="uccle_1h_10y", soil=soil)
+    variant = run_model_storm(model, storm="uccle_1h_10y", soil=deseal_polygon(soil, square))
+    diff = diff_storms(base, variant)
+    path = out / "soil_storm.json"
+    with atomic_text_file(path) as fh:
+        json.dump(
+            {
+                "storm": "uccle_1h_10y",
+                "what_if": f"de-sealed {square.area:,.0f} m² of street around link "
+                f"{int(axis.iloc[0]['link_id']) if len(axis) else int(model.links.iloc[0]['link_id'])}",
+                "baseline": base["totals"],
+                "variant": variant["totals"],
+                "difference": diff,
+            },
+            fh,
+            indent=2,
+        )
+    return {
+        path: f"soil storm (uccle_1h_10y): de-sealing {square.area:,.0f} m² of street infiltrates "
+        f"{diff['delta_infiltrated_m3']:+.1f} m³ and changes runoff by {diff['delta_runoff_m3']:+.1f} m³"
+    }
