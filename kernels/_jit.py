@@ -37,6 +37,13 @@ from typing import Any, TypeVar
 
 import numba
 
+# Parallel kernels alternate with serial work.  Under GNU OpenMP's default (active)
+# wait policy idle workers spin and, on a busy 2-core machine, made each parallel
+# call ~50x slower (158 ms instead of 3 ms per all-or-nothing load on Anaheim; the
+# mobility reference sheet saw the same with AequilibraE).  The setting only takes
+# effect before an OpenMP runtime starts, hence here; an explicit user setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __all__ = ["CACHE", "FASTMATH", "SAFE_FASTMATH_FLAGS", "jit", "pjit"]
 
 F = TypeVar("F", bound=Callable[..., Any])

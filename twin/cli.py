@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -20,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from twin.errors import TwinWarning
 
 __all__ = ["app", "main"]
 
@@ -40,11 +43,17 @@ class _State:
 
 @app.callback()
 def _root(
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")
-    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,
 ) -> None:
     _State.quiet = quiet
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings reach the user as one line each (counted repairs, estimates); --quiet keeps ours only."""
+    if _State.quiet and not issubclass(category, TwinWarning):
+        return
+    _err.print(f"twin: warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
@@ -130,13 +139,9 @@ def ingest(
     ] = None,
     crs: Annotated[str | None, typer.Option(help="Model CRS (default EPSG:31370).")] = None,
     source_crs: Annotated[str | None, typer.Option(help="CRS of inputs that declare none.")] = None,
-    lod: Annotated[
-        str | None, typer.Option(help="Level of detail to read (default: highest).")
-    ] = None,
+    lod: Annotated[str | None, typer.Option(help="Level of detail to read (default: highest).")] = None,
     height_field: Annotated[str | None, typer.Option(help="Footprints: height attribute.")] = None,
-    storeys_field: Annotated[
-        str | None, typer.Option(help="Footprints: storey-count attribute.")
-    ] = None,
+    storeys_field: Annotated[str | None, typer.Option(help="Footprints: storey-count attribute.")] = None,
     id_field: Annotated[str | None, typer.Option(help="Footprints: id attribute.")] = None,
     default_height: Annotated[
         float | None, typer.Option(help="Footprints: height (m) for features without one.")
@@ -145,9 +150,7 @@ def ingest(
         str | None,
         typer.Option(help="IFC without georeferencing: X,Y[,ROTATION_DEG] in the model CRS."),
     ] = None,
-    on_duplicate: Annotated[
-        OnDuplicate, typer.Option(help="Ids present twice.")
-    ] = OnDuplicate.error,
+    on_duplicate: Annotated[OnDuplicate, typer.Option(help="Ids present twice.")] = OnDuplicate.error,
     party_walls: Annotated[bool, typer.Option(help="Detect party walls.")] = True,
 ) -> None:
     """Read city/BIM files into one model GeoPackage (several inputs are merged)."""
@@ -179,9 +182,7 @@ def ingest(
                 from bim_ingest.ifc import place_ifc_building
 
                 district = load_gpkg(into)
-                model = place_ifc_building(
-                    district, model.to_crs(district.crs), replace=replace or None
-                )
+                model = place_ifc_building(district, model.to_crs(district.crs), replace=replace or None)
             model.save(out)
         if not _State.quiet:
             s = model.summary()
@@ -289,8 +290,9 @@ def energy(
         result = run_energy(model)
         result.to_file(out)
         if not _State.quiet:
-            table = Table(title=f"energy: {target}" + (f" + {scenario.name}" if scenario else ""),
-                          show_header=False)
+            table = Table(
+                title=f"energy: {target}" + (f" + {scenario.name}" if scenario else ""), show_header=False
+            )
             for key, value in result.summary_rows():
                 table.add_row(key, value)
             _out.print(table)
@@ -327,6 +329,87 @@ def soil_run(
         if not _State.quiet:
             _out.print_json(json.dumps(summary, default=str))
             _out.print(f"wrote {out}")
+
+
+mobility_app = typer.Typer(
+    help="Street network flows and 15-minute-city accessibility.", no_args_is_help=True
+)
+app.add_typer(mobility_app, name="mobility")
+
+
+class Algorithm(StrEnum):
+    b = "b"
+    bfw = "bfw"
+    cfw = "cfw"
+    fw = "fw"
+
+
+@mobility_app.command("assign")
+def mobility_assign(
+    model_path: Annotated[
+        Path | None, typer.Argument(help="Model GeoPackage (its network and demand).")
+    ] = None,
+    tntp_net: Annotated[Path | None, typer.Option(help="TNTP _net file.")] = None,
+    tntp_trips: Annotated[Path | None, typer.Option(help="TNTP _trips file.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Link flows CSV.")] = Path("flows.csv"),
+    algorithm: Annotated[
+        Algorithm, typer.Option(help="b: Algorithm B (default, to 1e-10); bfw/cfw/fw: Frank-Wolfe variants.")
+    ] = Algorithm.b,
+    gap: Annotated[float | None, typer.Option(help="Target relative gap.")] = None,
+    toll_factor: Annotated[float | None, typer.Option(help="TNTP: generalised-cost toll factor.")] = None,
+    distance_factor: Annotated[
+        float | None, typer.Option(help="TNTP: generalised-cost distance factor.")
+    ] = None,
+    max_iter: Annotated[int | None, typer.Option(help="Iteration limit.")] = None,
+) -> None:
+    """User-equilibrium traffic assignment (BPR costs) on a TNTP network or a model's streets."""
+    with _errors():
+        from twin.cli_mobility import mobility_assign_model, mobility_assign_tntp
+
+        with _progress() as progress:
+            if tntp_net is not None or tntp_trips is not None:
+                if tntp_net is None or tntp_trips is None:
+                    raise typer.BadParameter("give both --tntp-net and --tntp-trips", param_hint="--tntp-net")
+                result = mobility_assign_tntp(
+                    tntp_net,
+                    tntp_trips,
+                    out=out,
+                    algorithm=algorithm.value,
+                    gap=gap,
+                    toll_factor=toll_factor,
+                    distance_factor=distance_factor,
+                    max_iter=max_iter,
+                    progress=progress,
+                )
+            elif model_path is not None:
+                result = mobility_assign_model(
+                    model_path,
+                    out=out,
+                    algorithm=algorithm.value,
+                    gap=gap,
+                    max_iter=max_iter,
+                    progress=progress,
+                )
+            else:
+                raise typer.BadParameter("give MODEL.gpkg or --tntp-net/--tntp-trips", param_hint="MODEL")
+        if not _State.quiet:
+            for line in result["lines"]:
+                _out.print(line, highlight=False, soft_wrap=True)
+
+
+@mobility_app.command("access")
+def mobility_access_cmd(
+    model_path: Annotated[Path, typer.Argument(help="Model GeoPackage.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Accessibility GeoPackage.")],
+) -> None:
+    """Walking and cycling minutes to the nearest services, and services within 10 and 15 minutes."""
+    with _errors():
+        from twin.cli_mobility import mobility_access
+
+        result = mobility_access(model_path, out=out)
+        if not _State.quiet:
+            for line in result["lines"]:
+                _out.print(line, highlight=False, soft_wrap=True)
 
 
 class ExportFormat(StrEnum):
