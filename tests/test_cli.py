@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -184,3 +185,18 @@ def test_soil_run_spec_writes_profiles_and_a_balanced_summary(tmp_path):
     bad.write_text(json.dumps({**spec, "grid": {**spec["grid"], "nz": 0}}))
     r = _run("soil", "run", str(bad), "--out", str(tmp_path / "bad_out"))
     assert r.returncode == 1 and "grid.nz" in r.stderr
+
+
+def test_soil_run_reproduces_the_celia_1990_profile(tmp_path):
+    spec = Path(__file__).resolve().parents[1] / "data" / "examples" / "soil_celia1990.json"
+    r = _run("soil", "run", str(spec), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    profile = pd.read_csv(tmp_path / "profile_360.csv")
+    assert list(profile.columns) == ["depth_m", "head_m", "theta"]
+    # Celia et al. (1990), Fig. 3: at 360 s the wetting front (h = -40 cm) lies at 15-16 cm depth
+    front = float(np.interp(-0.40, profile["head_m"][::-1], profile["depth_m"][::-1]))
+    assert 0.150 <= front <= 0.160
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert all(abs(b["mass_balance_error"]) < 1e-6 for b in summary["balance"])
