@@ -194,7 +194,8 @@ def load_building_spec(path: str | os.PathLike) -> dict:
     Examples
     --------
     >>> from pathlib import Path
-    >>> spec = load_building_spec(Path(__file__).resolve().parents[2] / "data" / "examples" / "energy_building.json")
+    >>> examples = Path(__file__).resolve().parents[2] / "data" / "examples"
+    >>> spec = load_building_spec(examples / "energy_building.json")
     >>> spec["setpoint_c"], len(spec["surfaces"]) > 0
     (20.0, True)
     """
