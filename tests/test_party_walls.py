@@ -148,3 +148,16 @@ def test_brussels_grand_place_row_houses_share_walls(city_data):
     walls = s[s["kind"] == "wall"].groupby("building_id")["area_m2"].sum()
     p = s[s["boundary"] == "party"].groupby("building_id")["area_m2"].sum()
     assert (p <= walls.loc[p.index] + 1e-6).all()
+
+
+def test_split_pieces_keep_the_outward_winding_of_their_wall(terraced_row):
+    from twin.surfaces import SurfaceCollector, surface_metrics
+
+    s = terraced_row.with_party_walls().surfaces
+    walls = s[s["kind"] == "wall"]
+    c = SurfaceCollector()
+    for geom in walls.geometry:
+        for poly in getattr(geom, "geoms", [geom]):
+            c.add(0, "wall", "exterior", [np.asarray(poly.exterior.coords)])
+    azimuth = surface_metrics(c.to_batch())["azimuth_deg"]
+    assert np.allclose(azimuth, walls["azimuth_deg"].to_numpy())

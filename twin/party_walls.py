@@ -191,7 +191,7 @@ def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, ove
     party["boundary"] = "party"
     party["neighbour_id"] = pieces["nb"].to_numpy()
     party["area_m2"] = piece_area
-    party = party.set_geometry(_to_world(piece_geom, frames, wi))
+    party = party.set_geometry(_to_world(_outward(piece_geom), frames, wi))
 
     # remainder of each affected wall
     affected = np.unique(wi)  # wi is sorted: groups of equal wall are contiguous
@@ -206,7 +206,7 @@ def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, ove
     rest["area_m2"] = rem_area
     rest["boundary"] = "exterior"
     rest["neighbour_id"] = ""
-    rest = rest.set_geometry(_to_world(_polygonal_only(remainder), frames, affected))
+    rest = rest.set_geometry(_to_world(_outward(_polygonal_only(remainder)), frames, affected))
     rest = rest[rem_area >= tol.min_surface_area_m2]
     # already-split party rows of an affected wall are recomputed, never kept twice
     rest = rest[~rest["surface_id"].str.contains(PARTY_SUFFIX, regex=False)]
@@ -216,6 +216,13 @@ def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, ove
     out = pd.concat([surfaces[unaffected], party, rest], ignore_index=True)
     out = out.drop_duplicates("surface_id", keep="first")
     return gpd.GeoDataFrame(out, geometry="geometry", crs=surfaces.crs)
+
+
+def _outward(local_geoms: np.ndarray) -> np.ndarray:
+    """Wind (u, z) polygons counter-clockwise: seen from outside (u to the right, z up) that is
+    the outward normal, so pieces keep their wall's orientation.  GEOS overlays return shells
+    clockwise."""
+    return shapely.orient_polygons(local_geoms, exterior_cw=False)
 
 
 def _grouped_union(geoms: np.ndarray, group_start: np.ndarray) -> np.ndarray:
