@@ -8,21 +8,20 @@ Errors are printed as one line naming the file and the problem; set
 from __future__ import annotations
 
 import json
-import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.errors import TwinWarning
+from twin.cli_common import State as _State
+from twin.cli_common import errors as _errors
+from twin.cli_common import out as _out
+from twin.cli_common import progress as _progress
+from twin.cli_common import show_warning as _show_warning
 
 __all__ = ["app", "main"]
 
@@ -33,12 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_out = Console()
-_err = Console(stderr=True)
-
-
-class _State:
-    quiet = False
 
 
 @app.callback()
@@ -47,61 +40,6 @@ def _root(
 ) -> None:
     _State.quiet = quiet
     warnings.showwarning = _show_warning
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings reach the user as one line each (counted repairs, estimates); --quiet keeps ours only."""
-    if _State.quiet and not issubclass(category, TwinWarning):
-        return
-    _err.print(f"twin: warning: {message}", markup=False, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str) -> None:
-    _err.print(f"twin: error: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn every failure into one line on stderr and exit code 1."""
-    from twin.errors import TwinError
-
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except TwinError as err:
-        if os.environ.get("TWIN_DEBUG"):
-            raise
-        _fail(str(err))
-    except (OSError, ValueError, KeyError, RuntimeError, MemoryError) as err:
-        if os.environ.get("TWIN_DEBUG"):
-            raise
-        _fail(f"{type(err).__name__}: {err}")
-    except Exception as err:  # a bug of ours: still one line, and how to get the details
-        if os.environ.get("TWIN_DEBUG"):
-            raise
-        _fail(f"internal error ({type(err).__name__}: {err}); rerun with TWIN_DEBUG=1 for the traceback")
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
-    if _State.quiet or not sys.stderr.isatty():
-        yield lambda step, done, total: None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=_err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=1)
-
-        def update(step: str, done: int, total: int) -> None:
-            bar.update(task, description=step, completed=done, total=max(total, 1))
-
-        yield update
 
 
 def _parse_place(text: str | None) -> tuple[float, float, float] | None:
@@ -456,6 +394,10 @@ def demo(
             _out.print(f"wrote {len(written)} outputs:")
             for path, what in written.items():
                 _out.print(f"  {path}  —  {what}", soft_wrap=True, highlight=False)
+
+
+# ---- sub-command groups defined in their own modules (twin/cli_*.py) ----
+# (one import + one add_typer line per group, keep this block sorted)
 
 
 def main() -> None:
