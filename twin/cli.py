@@ -398,6 +398,9 @@ def demo(
 
 # ---- sub-command groups defined in their own modules (twin/cli_*.py) ----
 # (one import + one add_typer line per group, keep this block sorted)
+from twin.cli_scenario import scenario_app  # noqa: E402
+
+app.add_typer(scenario_app, name="scenario")
 
 
 def main() -> None:
