@@ -86,25 +86,22 @@ class SelectionSpec(_Strict):
     e.g. ``{"commune": ["Ixelles", "Etterbeek"]}``.
     """
 
-    ids: list[str] | None = Field(default=None, description="Building ids (unknown ids are an error).")
+    ids: str | list[str] | None = Field(default=None, description="Building ids (unknown ids are an error).")
     polygon: str | dict[str, Any] | None = Field(default=None, description="WKT or GeoJSON geometry.")
     polygon_crs: str | None = Field(default=None, description="CRS of polygon, e.g. 'EPSG:4326'.")
     year_min: int | None = Field(default=None, ge=1000, le=2200, description="Built in or after (year).")
     year_max: int | None = Field(default=None, ge=1000, le=2200, description="Built in or before (year).")
-    typology: list[str] | None = Field(default=None, description="Typologies, e.g. ['terraced'].")
-    use: list[str] | None = Field(default=None, description="Uses, e.g. ['residential'].")
-    commune: list[str] | None = Field(default=None, description="Brussels communes (column or attribute).")
+    typology: str | list[str] | None = Field(default=None, description="Typologies, e.g. ['terraced'].")
+    use: str | list[str] | None = Field(default=None, description="Uses, e.g. ['residential'].")
+    commune: str | list[str] | None = Field(
+        default=None, description="Brussels communes (column or attribute)."
+    )
     where: dict[str, Any] | None = Field(default=None, description="Other column == value (or in list).")
 
-    @model_validator(mode="before")
+    @field_validator("ids", "typology", "use", "commune")
     @classmethod
-    def _listify(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for key in ("ids", "typology", "use", "commune"):
-                if isinstance(data.get(key), str):
-                    data[key] = [data[key]]
-        return data
+    def _listify(cls, value: str | list[str] | None) -> list[str] | None:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _range(self) -> SelectionSpec:
