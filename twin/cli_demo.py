@@ -31,7 +31,7 @@ def run_demo(
     from twin.export import to_cityjson
     from twin.store import to_geoparquet
 
-    steps = 10
+    steps = 11
     tick = progress or (lambda step, done, total: None)
     out = Path(out)
     inputs = out / "inputs"
@@ -94,7 +94,10 @@ def run_demo(
     tick("soil: a Uccle design storm, baseline and a de-sealed street", 7, steps)
     written.update(_soil_what_if(placed, out))
 
-    tick("exporting CityJSON and GeoParquet", 8, steps)
+    tick("scenario: renovate pre-1945 terraced houses, close Rue H1 to cars", 8, steps)
+    written.update(_scenario_what_if(placed, out))
+
+    tick("exporting CityJSON and GeoParquet", 9, steps)
     cj = out / "district_export.city.json"
     to_cityjson(placed, cj)
     written[cj] = "CityJSON 2.0 export"
@@ -112,6 +115,26 @@ def _ifc_candidate(model) -> str:
     terraced = model.buildings[model.buildings["typology"] == "terraced"]["building_id"]
     both = [b for b in terraced if party.get(b, 0) >= 2]
     return both[0] if both else str(model.buildings["building_id"].iloc[0])
+
+
+def _scenario_what_if(model, out: Path) -> dict[Path, str]:
+    """The bundled example scenario (scenarios/examples) run on the demo district."""
+    from importlib.resources import files
+
+    import yaml
+
+    from scenarios import Scenario, run
+
+    spec_file = files("scenarios") / "examples" / "renovate_pre1945_terraced.yaml"
+    spec = Scenario.from_dict(yaml.safe_load(spec_file.read_text()), source=str(spec_file))
+    result = run(spec, model)
+    folder = result.save(out / "runs")
+    e, m = result.totals["energy"], result.totals["mobility"]
+    return {
+        folder: f"scenario run {result.run_id}: heat need {e['d_heating_need_kwh'] / 1e6:+.2f} GWh/yr "
+        f"({e['buildings_improving_class']} buildings improve their class), car traffic "
+        f"{m['d_veh_km']:+.1f} veh·km — `twin scenario list {out / 'runs'}`"
+    }
 
 
 def _soil_what_if(model, out: Path) -> dict[Path, str]:
