@@ -126,8 +126,13 @@ def _scenario_what_if(model, out: Path) -> dict[Path, str]:
     from scenarios import Scenario, run
 
     spec_file = files("scenarios") / "examples" / "renovate_pre1945_terraced.yaml"
-    spec = Scenario.from_dict(yaml.safe_load(spec_file.read_text()), source=str(spec_file))
-    result = run(spec, model)
+    data = yaml.safe_load(spec_file.read_text())
+    known = set(model.links["link_id"].astype(int))
+    closure = data["measures"]["mobility"][0]
+    if not set(closure["link_ids"]) <= known:  # another district size: close a segment it has
+        closure["link_ids"] = _interior_segment(model.links)
+        data["name"] = "renovate-pre1945-terraced-close-a-street"
+    result = run(Scenario.from_dict(data, source=str(spec_file)), model)
     folder = result.save(out / "runs")
     e, m = result.totals["energy"], result.totals["mobility"]
     return {
@@ -135,6 +140,15 @@ def _scenario_what_if(model, out: Path) -> dict[Path, str]:
         f"({e['buildings_improving_class']} buildings improve their class), car traffic "
         f"{m['d_veh_km']:+.1f} veh·km — `twin scenario list {out / 'runs'}`"
     }
+
+
+def _interior_segment(links) -> list[int]:
+    """Both directions of a street segment between two crossings (its closure keeps the grid connected)."""
+    degree = links["from_node"].value_counts()
+    inner = links[links["from_node"].map(degree).ge(3) & links["to_node"].map(degree).ge(3)]
+    pick = (inner if len(inner) else links).iloc[0]
+    back = links[(links["from_node"] == pick["to_node"]) & (links["to_node"] == pick["from_node"])]
+    return [int(pick["link_id"]), *map(int, back["link_id"])]
 
 
 def _soil_what_if(model, out: Path) -> dict[Path, str]:
