@@ -31,7 +31,7 @@ def run_demo(
     from twin.export import to_cityjson
     from twin.store import to_geoparquet
 
-    steps = 11
+    steps = 12
     tick = progress or (lambda step, done, total: None)
     out = Path(out)
     inputs = out / "inputs"
@@ -95,9 +95,13 @@ def run_demo(
     written.update(_soil_what_if(placed, out))
 
     tick("scenario: renovate pre-1945 terraced houses, close Rue H1 to cars", 8, steps)
-    written.update(_scenario_what_if(placed, out))
+    scenario_files, scenario_run = _scenario_what_if(placed, out)
+    written.update(scenario_files)
 
-    tick("exporting CityJSON and GeoParquet", 9, steps)
+    tick("rendering images of the results", 9, steps)
+    written.update(_images(placed, energy, scenario_run, out))
+
+    tick("exporting CityJSON and GeoParquet", 10, steps)
     cj = out / "district_export.city.json"
     to_cityjson(placed, cj)
     written[cj] = "CityJSON 2.0 export"
@@ -117,7 +121,46 @@ def _ifc_candidate(model) -> str:
     return both[0] if both else str(model.buildings["building_id"].iloc[0])
 
 
-def _scenario_what_if(model, out: Path) -> dict[Path, str]:
+def _images(model, energy, scenario_run, out: Path) -> dict[Path, str]:
+    """PNGs of heat need, PEB-like class, traffic, accessibility and the scenario's before/after."""
+    import pandas as pd
+    import pyogrio
+
+    from viewer.demo_images import write_demo_images
+
+    table = scenario_run.results["energy"]
+    before, after = (
+        pd.DataFrame(
+            {
+                "building_id": table["building_id"],
+                "heating_need_kwh_m2": table[f"heating_need_kwh_m2_{side}"],
+                "peb_class_estimate": table[f"peb_class_estimate_{side}"],
+            }
+        )
+        for side in ("base", "variant")
+    )
+    paths = write_demo_images(
+        model,
+        energy,
+        pyogrio.read_dataframe(out / "mobility_flows.gpkg", read_geometry=False),
+        before,
+        after,
+        out / "images",
+        accessibility=pyogrio.read_dataframe(out / "accessibility.gpkg", read_geometry=False),
+    )
+    what = {
+        "heat_need": "3D view coloured by heating need (kWh/m²·yr)",
+        "peb_class": "3D view coloured by PEB-like class (estimate)",
+        "traffic_flow": "car flows on the streets",
+        "traffic_change": "change of car flows with the busiest street closed",
+        "renovation_before_after": "the example scenario's renovation: before | after, same colour scale",
+        "renovation_change": "change of heating need with the example scenario",
+        "accessibility": "walking minutes to the nearest service",
+    }
+    return {Path(p): what.get(Path(p).stem, "image of the results") for p in paths}
+
+
+def _scenario_what_if(model, out: Path):
     """The bundled example scenario (scenarios/examples) run on the demo district."""
     from importlib.resources import files
 
@@ -135,11 +178,12 @@ def _scenario_what_if(model, out: Path) -> dict[Path, str]:
     result = run(Scenario.from_dict(data, source=str(spec_file)), model)
     folder = result.save(out / "runs")
     e, m = result.totals["energy"], result.totals["mobility"]
-    return {
+    files = {
         folder: f"scenario run {result.run_id}: heat need {e['d_heating_need_kwh'] / 1e6:+.2f} GWh/yr "
         f"({e['buildings_improving_class']} buildings improve their class), car traffic "
         f"{m['d_veh_km']:+.1f} veh·km — `twin scenario list {out / 'runs'}`"
     }
+    return files, result
 
 
 def _interior_segment(links) -> list[int]:
