@@ -12,10 +12,13 @@ back as tables keyed by ``link_id`` or ``building_id``.
 * :func:`gravity_demand` — car OD matrix from residents and jobs;
 * :func:`accessibility`, :func:`isochrone` — the "ville à 10/15 minutes"
   indicators per building, and reachable areas;
+* :func:`build_timetable`, :func:`transit_times` — walk + public transport
+  door-to-door times from a GTFS feed (RAPTOR), for one departure or the
+  median / minimum over a departure window; :func:`transit_accessibility`
+  gives the accessibility columns for that ``transit`` mode per building;
 * :mod:`~simulation.mobility.edits` — pure what-if edits, and
   :func:`diff_assignments` / :func:`diff_accessibility` to compare runs.
 """
-
 
 from simulation.mobility import edits
 from simulation.mobility.accessibility import accessibility, isochrone
@@ -40,6 +43,7 @@ from simulation.mobility.network import (
     network_from_model,
     network_from_tntp,
 )
+from simulation.mobility.transit import Timetable, build_timetable, transit_accessibility, transit_times
 
 __all__ = [
     "ALGORITHMS",
@@ -49,10 +53,12 @@ __all__ = [
     "AssignmentNetwork",
     "AssignmentResult",
     "ModeGraph",
+    "Timetable",
     "accessibility",
     "as_network",
     "assign",
     "beckmann_objective",
+    "build_timetable",
     "check_connectivity",
     "diff_accessibility",
     "diff_assignments",
@@ -66,4 +72,6 @@ __all__ = [
     "read_od_csv",
     "relative_gap",
     "scale_od",
+    "transit_accessibility",
+    "transit_times",
 ]
