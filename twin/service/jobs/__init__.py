@@ -1,0 +1,1 @@
+"""Durable jobs: the kinds of work, the sandboxed child that runs one, and the worker loop."""
