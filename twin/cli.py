@@ -398,9 +398,17 @@ def demo(
 
 # ---- sub-command groups defined in their own modules (twin/cli_*.py) ----
 # (one import + one add_typer line per group, keep this block sorted)
+from twin.cli_permit import check_app  # noqa: E402
 from twin.cli_scenario import scenario_app  # noqa: E402
+from twin.cli_service import keys_app, serve, worker  # noqa: E402
+from twin.cli_view import view  # noqa: E402
 
+app.add_typer(check_app, name="check")
+app.add_typer(keys_app, name="keys")
 app.add_typer(scenario_app, name="scenario")
+app.command("serve")(serve)
+app.command("view")(view)
+app.command("worker")(worker)
 
 
 def main() -> None:
