@@ -1,8 +1,9 @@
 """``twin scenario``: run, compare and list what-if scenarios (entry-point layer).
 
 Thin commands over :mod:`scenarios`: ``run`` (one spec against a model),
-``diff`` (two saved runs), ``list`` (the runs of a folder) and ``schema``
-(the JSON Schema of scenario files).
+``sweep`` (many specs, in this process or on a Dask cluster), ``diff`` (two
+saved runs), ``list`` (the runs of a folder) and ``schema`` (the JSON Schema
+of scenario files).
 """
 
 from __future__ import annotations
@@ -70,6 +71,62 @@ def scenario_run(
         out.print(
             f"run saved in {folder} (results hash {result.record['results_hash'][:16]})", highlight=False
         )
+
+
+@scenario_app.command("sweep")
+def scenario_sweep(
+    specs: Annotated[list[Path], typer.Argument(help="Scenario files (.yaml/.yml/.json).")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Base model GeoPackage.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder of runs (one sub-folder per run).")
+    ] = Path("runs"),
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="'local' for a Dask LocalCluster on this machine, or a scheduler address "
+            "(tcp://host:8786); default: run in this process."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes of a local cluster.")] = 2,
+) -> None:
+    """Run many scenarios on one model; on a Dask cluster, energy runs as (tile × scenario) tasks."""
+    with errors():
+        from scenarios import Scenario, load_base_model, sweep
+
+        scenarios = [Scenario.from_file(p) for p in specs]
+        base = load_base_model(scenarios[0], model)
+        client = None
+        if cluster is not None:
+            from scenarios.distributed import make_client
+
+            if not State.quiet:
+                where = f"a local cluster of {workers} workers" if cluster == "local" else cluster
+                out.print(f"starting Dask on {where}", highlight=False)
+            client = make_client(cluster, workers=workers)
+        try:
+            with progress() as tick:
+                runs = sweep(scenarios, base, out_dir=out_dir, client=client, progress=tick)
+        finally:
+            if client is not None:
+                from scenarios.distributed import close_client
+
+                close_client(client)
+        if State.quiet:
+            for r in runs:
+                out.print(str(out_dir / r.run_id), highlight=False)
+            return
+        table = Table(title=f"{len(runs)} run(s) saved in {out_dir}")
+        for col in ("run", "Δ heat kWh/yr", "Δ veh·h", "results hash"):
+            table.add_column(col, justify="left" if col in ("run", "results hash") else "right")
+        for r in runs:
+            e, m = r.totals.get("energy", {}), r.totals.get("mobility", {})
+            table.add_row(
+                r.run_id,
+                _fmt(_float(e.get("d_heating_need_kwh"))),
+                _fmt(_float(m.get("d_veh_h"))),
+                r.record["results_hash"][:16],
+            )
+        out.print(table)
 
 
 @scenario_app.command("diff")
