@@ -1,4 +1,4 @@
-"""Richards equation on a cell-centred finite-volume voxel grid (modified Picard + Jacobi-PCG).
+"""Richards equation on a cell-centred finite-volume voxel grid (modified Picard + z-line PCG).
 
 The method is the one of the soil reference sheet (``shared/reference/soil.md``, cited
 "sheet §n"):
@@ -7,9 +7,26 @@ The method is the one of the soil reference sheet (``shared/reference/soil.md``,
 * modified Picard linearisation of Celia, Bouloutas & Zarba (1990), WRR 26(7):1483 (sheet §2.1,
   eq. 3): the storage term is linearised with the chord ``θ^{m+1} ≈ θ^m + C^m δ``, conductances are
   lagged at iterate ``m``; the matrix is symmetric positive definite;
-* the linear system of every Picard iterate is solved matrix-free by conjugate gradients with a
-  Jacobi (diagonal) preconditioner over the 7-point stencil (sheet §2.4);
+* the linear system of every Picard iterate is solved matrix-free by conjugate gradients over the
+  7-point stencil (sheet §2.4), preconditioned by block Jacobi with one block per vertical line of
+  cells (the tridiagonal z-coupling of a column, factorised once per iterate and applied by the
+  Thomas algorithm; with thin layers, ``Δz ≪ Δx``, the vertical conductances dominate and this is
+  nearly exact) or by the diagonal (``precond``);
 * convergence test on head and water content (Huang et al. 1996; sheet §2.1).
+
+Performance design (measured on the 500k-cell storm of ``benchmarks/soil.py``, single thread:
+197 CPU-s → 34 CPU-s for the day, same Picard iterations and balance):
+
+* the three constitutive laws are evaluated together (:func:`properties`), sharing their
+  exponentials and logarithms (≈ 2.5× cheaper than separate power functions);
+* lazy property updates (:func:`picard_solve`, ``h_lazy``): a cell whose head moved by less than
+  ``h_lazy`` since its last evaluation advances θ along the Picard chord and keeps K and C; in a
+  storm most of the block lies below the wetting front and is never re-evaluated;
+* θ, K, C are kept between time steps by the caller (``props_ready``);
+* every cell loop runs over rows of cells ``(k, j)`` (all ``i``) and, on grids of at least
+  :data:`PARALLEL_MIN_CELLS` cells, in parallel (``prange``); each row writes only its own cells and
+  its own entry of a partial-sum array, and the partial sums (dot products, storage change) are
+  added afterwards in row order: results are bit-identical for any number of threads.
 
 Grid and index convention (one choice, used everywhere): arrays are ``[k, j, i]`` of shape
 ``(nz, ny, nx)``, C-contiguous float64; **k = 0 is the surface layer** and depth increases with k;
@@ -49,10 +66,15 @@ the scheme conserves mass to the iteration tolerance.
 Boundary conditions:
 
 * top, per surface column ``top_type[j, i]``: ``0`` sealed (no flux; the rain on it is runoff),
-  ``1`` fixed head ``top_head[j, i]`` on the top face, ``2`` rain flux ``rain`` [m/s] limited by
-  ponding: when the flux exceeds what the column can take with the head ``h_pond`` on the top face
-  (evaluated at the current Picard iterate), the face becomes a fixed-head face at ``h_pond`` and
-  the excess ``rain − infiltration`` is runoff, removed at once (no surface storage, no run-on);
+  ``1`` fixed head ``top_head[j, i]`` on the top face, ``2`` rain flux limited by ponding: the
+  column's supply is ``rain·A`` plus the run-on it receives; when the supply exceeds what the column
+  can take with the head ``h_pond`` on the top face (evaluated at the current Picard iterate), the
+  face becomes a fixed-head face at ``h_pond`` and the excess ``supply − infiltration`` is runoff
+  (no surface storage).  Runoff routing (:func:`picard_solve`; tables from
+  ``simulation.soil.solver.surface_routing``): the surface columns are visited donors-first and
+  each hands its excess (all the rain of a sealed column, the ponding excess of an open one) in
+  given fractions to receiving open columns, where it joins their supply within the same Picard
+  iterate; the rest goes to the sewer.  Without routing tables every excess goes to the sewer;
 * bottom, ``bottom_type``: ``0`` no flow, ``1`` fixed head ``bottom_head`` on the bottom face,
   ``2`` free drainage (unit gradient, outflow ``K(h)`` of the bottom cell, lagged);
 * sides, ``side_type``: ``0`` no flow, ``1`` fixed head ``side_head`` on the four side faces.
@@ -65,9 +87,10 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
-from kernels._jit import jit
+from kernels._jit import jit, pjit
 
 __all__ = [
     "MODEL_VAN_GENUCHTEN",
@@ -77,12 +100,17 @@ __all__ = [
     "water_content",
     "conductivity",
     "capacity",
+    "PARALLEL_MIN_CELLS",
+    "PRECOND_JACOBI",
+    "PRECOND_LINE",
+    "properties",
     "fill_properties",
     "assemble",
     "matvec",
     "pcg",
     "thomas",
     "picard_step",
+    "picard_solve",
 ]
 
 MODEL_VAN_GENUCHTEN = 0
@@ -119,92 +147,122 @@ def _se_vg(h, alpha, n, m):
 
 
 @jit
-def water_content(h, p, ss):
-    """Volumetric water content θ(h) [m³/m³] of one material row ``p`` at head ``h`` [m]."""
+def properties(h, p, ss):
+    """``(θ, K, C)`` of one material row ``p`` at head ``h`` [m]: m³/m³, m/s, 1/m.
+
+    One evaluation shares the transcendental functions of the three laws (the cost of a Picard
+    iteration is dominated by them).  For van Genuchten–Mualem with ``x = (α|h|)^n``:
+    ``Se_vG = (1 + x)^(−m)``, ``1 − Se_vG^(1/m) = x/(1 + x)`` (no cancellation near saturation),
+    ``1 − (x/(1+x))^m = −expm1(m·(n·ln α|h| − ln(1 + x)))``, ``(α|h|)^(n−1) = x/(α|h|)`` and
+    ``(1 + x)^(−m−1) = Se_vG/(1 + x)``: five exponentials/logarithms instead of about twelve powers.
+    """
     tr = p[1]
     ts = p[2]
-    hs = _air_entry(p)
-    if h >= hs:
-        return ts + ss * (h - hs)
-    model = int(p[0])
-    if model == 0:
-        alpha = p[4]
-        n = p[5]
-        m = 1.0 - 1.0 / n
-        sc = _se_vg(hs, alpha, n, m) if hs < 0.0 else 1.0
-        return tr + (ts - tr) * _se_vg(h, alpha, n, m) / sc
-    if model == 1:
-        a = p[4]
-        return tr + (ts - tr) * a / (a + (-h) ** p[5])
-    return tr + (ts - tr) * math.exp(p[4] * h)
-
-
-@jit
-def conductivity(h, p):
-    """Hydraulic conductivity K(h) [m/s] of one material row ``p`` at head ``h`` [m]."""
     ks = p[3]
-    hs = _air_entry(p)
-    if h >= hs:
-        return ks
     model = int(p[0])
+    hs = p[7] if model == 0 else 0.0
+    if h >= hs:
+        return ts + ss * (h - hs), ks, ss
     if model == 0:
         alpha = p[4]
         n = p[5]
         ell = p[6]
         m = 1.0 - 1.0 / n
-        sv = _se_vg(h, alpha, n, m)
-        inner = 1.0 - sv ** (1.0 / m)
-        if inner < 0.0:
-            inner = 0.0
-        num = 1.0 - inner**m
+        ah = alpha * -h
+        lah = math.log(ah)
+        x = math.exp(n * lah)
+        l1x = math.log1p(x)
+        sv = math.exp(-m * l1x)
+        num = -math.expm1(m * (n * lah - l1x))
         if hs < 0.0:
             sc = _se_vg(hs, alpha, n, m)
             den = 1.0 - (1.0 - sc ** (1.0 / m)) ** m
-            return ks * (sv / sc) ** ell * (num / den) ** 2
-        return ks * sv**ell * num**2
+            se = sv / sc
+            kr = num / den
+        else:
+            sc = 1.0
+            se = sv
+            kr = num
+        if ell == 0.5:
+            sel = math.sqrt(se)
+        elif ell == 0.0:
+            sel = 1.0
+        else:
+            sel = math.exp(ell * math.log(se))
+        theta = tr + (ts - tr) * se
+        k = ks * sel * kr * kr
+        c = (ts - tr) / sc * alpha * m * n * (x / ah) * (sv / (1.0 + x))
+        return theta, k, c
     if model == 1:
-        b = p[6]
-        return ks * b / (b + (-h) ** p[7])
-    return ks * math.exp(p[4] * h)
+        a = p[4]
+        beta = p[5]
+        ah = -h
+        x = ah**beta
+        theta = tr + (ts - tr) * a / (a + x)
+        k = ks * p[6] / (p[6] + ah ** p[7])
+        c = (ts - tr) * a * beta * (x / ah) / ((a + x) * (a + x))
+        return theta, k, c
+    e = math.exp(p[4] * h)
+    return tr + (ts - tr) * e, ks * e, (ts - tr) * p[4] * e
+
+
+@jit
+def water_content(h, p, ss):
+    """Volumetric water content θ(h) [m³/m³] of one material row ``p`` at head ``h`` [m]."""
+    return properties(h, p, ss)[0]
+
+
+@jit
+def conductivity(h, p):
+    """Hydraulic conductivity K(h) [m/s] of one material row ``p`` at head ``h`` [m]."""
+    return properties(h, p, 0.0)[1]
 
 
 @jit
 def capacity(h, p, ss):
     """Specific moisture capacity C(h) = dθ/dh [1/m] of one material row ``p`` at head ``h`` [m]."""
-    hs = _air_entry(p)
-    if h >= hs:
-        return ss
-    tr = p[1]
-    ts = p[2]
-    model = int(p[0])
-    if model == 0:
-        alpha = p[4]
-        n = p[5]
-        m = 1.0 - 1.0 / n
-        ah = alpha * -h
-        sc = _se_vg(hs, alpha, n, m) if hs < 0.0 else 1.0
-        return (ts - tr) / sc * alpha * m * n * ah ** (n - 1.0) * (1.0 + ah**n) ** (-m - 1.0)
-    if model == 1:
-        a = p[4]
-        beta = p[5]
-        x = (-h) ** beta
-        return (ts - tr) * a * beta * (-h) ** (beta - 1.0) / ((a + x) * (a + x))
-    return (ts - tr) * p[4] * math.exp(p[4] * h)
+    return properties(h, p, ss)[2]
+
+
+#: Grids with at least this many cells run the cell loops in parallel (``prange`` over rows of
+#: cells); smaller ones stay serial, where a parallel region (~15 µs on the project machine with the
+#: passive OpenMP wait policy) would cost more than the loop.
+PARALLEL_MIN_CELLS = 32768
+
+
+@jit
+def _props_row(r, h, mat, params, ss, theta, k, c):
+    nx = h.shape[2]
+    ny = h.shape[1]
+    kk = r // ny
+    j = r - kk * ny
+    for i in range(nx):
+        t, kc, cc = properties(h[kk, j, i], params[mat[kk, j, i]], ss)
+        theta[kk, j, i] = t
+        k[kk, j, i] = kc
+        c[kk, j, i] = cc
+
+
+@pjit
+def _props_par(h, mat, params, ss, theta, k, c):
+    nrows = h.shape[0] * h.shape[1]
+    for r in numba.prange(nrows):  # each row of cells writes its own outputs
+        _props_row(r, h, mat, params, ss, theta, k, c)
 
 
 @jit
 def fill_properties(h, mat, params, ss, theta, k, c):
-    """Fill θ, K and C [m³/m³, m/s, 1/m] of every cell from heads ``h`` (any matching shapes)."""
-    hf = h.ravel()
-    mf = mat.ravel()
-    tf = theta.ravel()
-    kf = k.ravel()
-    cf = c.ravel()
-    for q in range(hf.size):
-        p = params[mf[q]]
-        tf[q] = water_content(hf[q], p, ss)
-        kf[q] = conductivity(hf[q], p)
-        cf[q] = capacity(hf[q], p, ss)
+    """Fill θ, K and C [m³/m³, m/s, 1/m] of every cell from heads ``h`` [m].
+
+    All arrays ``(nz, ny, nx)`` C-contiguous (``mat`` int32); parallel over rows of cells on grids of
+    at least :data:`PARALLEL_MIN_CELLS` cells (each row writes its own cells: bit-identical results
+    for any thread count).
+    """
+    if h.size >= PARALLEL_MIN_CELLS:
+        _props_par(h, mat, params, ss, theta, k, c)
+    else:
+        for r in range(h.shape[0] * h.shape[1]):
+            _props_row(r, h, mat, params, ss, theta, k, c)
 
 
 # --------------------------------------------------------------------------- face conductivity
@@ -246,6 +304,257 @@ def _kbound(kb, ki, hb, hi, mode):
 
 # --------------------------------------------------------------------------- assembly
 @jit
+def _faces_row(r, h_m, kcell, mat, params, z, dx, dy, dz, kmean, gx, gy, gz):
+    # Face conductances [m²/s] of row r = (k, j): x faces (i, i+1), y face (j, j+1), z face (k, k+1).
+    nz, ny, nx = h_m.shape
+    k = r // ny
+    j = r - k * ny
+    ax = dy * dz
+    ay = dx * dz
+    az = dx * dy
+    for i in range(nx - 1):
+        ma = mat[k, j, i]
+        mb = mat[k, j, i + 1]
+        kf = _kface(
+            kcell[k, j, i],
+            kcell[k, j, i + 1],
+            params[ma, 3],
+            params[mb, 3],
+            ma == mb,
+            h_m[k, j, i],
+            h_m[k, j, i + 1],
+            kmean,
+        )
+        gx[k, j, i] = ax * kf / dx
+    if j < ny - 1:
+        for i in range(nx):
+            ma = mat[k, j, i]
+            mb = mat[k, j + 1, i]
+            kf = _kface(
+                kcell[k, j, i],
+                kcell[k, j + 1, i],
+                params[ma, 3],
+                params[mb, 3],
+                ma == mb,
+                h_m[k, j, i],
+                h_m[k, j + 1, i],
+                kmean,
+            )
+            gy[k, j, i] = ay * kf / dy
+    if k < nz - 1:
+        for i in range(nx):
+            ma = mat[k, j, i]
+            mb = mat[k + 1, j, i]
+            kf = _kface(
+                kcell[k, j, i],
+                kcell[k + 1, j, i],
+                params[ma, 3],
+                params[mb, 3],
+                ma == mb,
+                h_m[k, j, i] + z[k],
+                h_m[k + 1, j, i] + z[k + 1],
+                kmean,
+            )
+            gz[k, j, i] = az * kf / dz
+
+
+@jit
+def _cells_row(r, h_m, theta_n, theta_m, ccell, z, vol, dt, gx, gy, gz, diag, rhs):
+    # Diagonal and residual of row r gathered from the stored face conductances (fixed order).
+    nz, ny, nx = h_m.shape
+    k = r // ny
+    j = r - k * ny
+    for i in range(nx):
+        hc = h_m[k, j, i] + z[k]
+        d = vol * ccell[k, j, i] / dt
+        s = -vol * (theta_m[k, j, i] - theta_n[k, j, i]) / dt
+        if i > 0:
+            g = gx[k, j, i - 1]
+            d += g
+            s += g * (h_m[k, j, i - 1] + z[k] - hc)
+        if i < nx - 1:
+            g = gx[k, j, i]
+            d += g
+            s += g * (h_m[k, j, i + 1] + z[k] - hc)
+        if j > 0:
+            g = gy[k, j - 1, i]
+            d += g
+            s += g * (h_m[k, j - 1, i] + z[k] - hc)
+        if j < ny - 1:
+            g = gy[k, j, i]
+            d += g
+            s += g * (h_m[k, j + 1, i] + z[k] - hc)
+        if k > 0:
+            g = gz[k - 1, j, i]
+            d += g
+            s += g * (h_m[k - 1, j, i] + z[k - 1] - hc)
+        if k < nz - 1:
+            g = gz[k, j, i]
+            d += g
+            s += g * (h_m[k + 1, j, i] + z[k + 1] - hc)
+        diag[k, j, i] = d
+        rhs[k, j, i] = s
+
+
+@pjit
+def _interior_par(
+    h_m, theta_n, theta_m, kcell, ccell, mat, params, z, dx, dy, dz, dt, kmean, gx, gy, gz, diag, rhs
+):
+    nrows = h_m.shape[0] * h_m.shape[1]
+    vol = dx * dy * dz
+    for r in numba.prange(nrows):  # each row writes its own faces
+        _faces_row(r, h_m, kcell, mat, params, z, dx, dy, dz, kmean, gx, gy, gz)
+    for r in numba.prange(nrows):  # each row writes its own cells
+        _cells_row(r, h_m, theta_n, theta_m, ccell, z, vol, dt, gx, gy, gz, diag, rhs)
+
+
+@jit
+def _interior(
+    h_m, theta_n, theta_m, kcell, ccell, mat, params, z, dx, dy, dz, dt, kmean, gx, gy, gz, diag, rhs
+):
+    if h_m.size >= PARALLEL_MIN_CELLS:
+        _interior_par(
+            h_m, theta_n, theta_m, kcell, ccell, mat, params, z, dx, dy, dz, dt, kmean, gx, gy, gz, diag, rhs
+        )
+        return
+    nrows = h_m.shape[0] * h_m.shape[1]
+    vol = dx * dy * dz
+    for r in range(nrows):
+        _faces_row(r, h_m, kcell, mat, params, z, dx, dy, dz, kmean, gx, gy, gz)
+    for r in range(nrows):
+        _cells_row(r, h_m, theta_n, theta_m, ccell, z, vol, dt, gx, gy, gz, diag, rhs)
+
+
+@jit
+def _top_boundary(
+    h_m,
+    kcell,
+    mat,
+    params,
+    z,
+    dx,
+    dz,
+    dy,
+    top_type,
+    top_head,
+    rain,
+    h_pond,
+    ponded,
+    switches,
+    max_switch,
+    order,
+    recv,
+    frac,
+    kmean,
+    supply,
+    routed,
+    diag,
+    rhs,
+):
+    # Top faces, surface columns visited in ``order`` (donors before receivers) so that the run-on
+    # of a column is complete when it is visited.  supply/routed [m³/s] per column (flat j*nx+i).
+    nz, ny, nx = h_m.shape
+    az = dx * dy
+    z_top = z[0] + 0.5 * dz
+    nswitch = 0
+    for q in range(ny * nx):
+        supply[q] = 0.0
+        routed[q] = 0.0
+    for qq in range(order.size):
+        q = order[qq]
+        j = q // nx
+        i = q - j * nx
+        t = top_type[j, i]
+        p = params[mat[0, j, i]]
+        big_h = h_m[0, j, i] + z[0]
+        if t == 1:
+            hb = top_head[j, i]
+            kb = _kbound(conductivity(hb, p), kcell[0, j, i], hb + z_top, big_h, kmean)
+            g = az * kb / (0.5 * dz)
+            diag[0, j, i] += g
+            rhs[0, j, i] += g * (hb + z_top - big_h)
+            continue
+        s = az * rain + supply[q]  # supply[q] holds the run-on received so far
+        supply[q] = s
+        excess = s
+        if t == 2:
+            kb = _kbound(conductivity(h_pond, p), kcell[0, j, i], h_pond + z_top, big_h, kmean)
+            g = az * kb / (0.5 * dz)
+            cap = g * (h_pond + z_top - big_h)
+            new = 1 if s > cap else 0
+            if new != ponded[j, i] and switches[j, i] < max_switch:
+                nswitch += 1
+                switches[j, i] += 1
+                ponded[j, i] = new
+            if ponded[j, i] == 1:
+                diag[0, j, i] += g
+                rhs[0, j, i] += cap
+                excess = s - cap if s > cap else 0.0
+            else:
+                rhs[0, j, i] += s
+                excess = 0.0
+        if excess > 0.0:
+            out = 0.0
+            for e in range(recv.shape[1]):
+                d = recv[q, e]
+                if d >= 0:
+                    v = frac[q, e] * excess
+                    supply[d] += v
+                    out += v
+            routed[q] = out
+    return nswitch
+
+
+@jit
+def _outer_boundaries(
+    h_m, kcell, mat, params, z, dx, dy, dz, bottom_type, bottom_head, side_type, side_head, kmean, diag, rhs
+):
+    nz, ny, nx = h_m.shape
+    ax = dy * dz
+    ay = dx * dz
+    az = dx * dy
+    z_bot = z[nz - 1] - 0.5 * dz
+    kb_ = nz - 1
+    if bottom_type != 0:
+        for j in range(ny):
+            for i in range(nx):
+                if bottom_type == 2:
+                    rhs[kb_, j, i] -= az * kcell[kb_, j, i]
+                else:
+                    p = params[mat[kb_, j, i]]
+                    big_h = h_m[kb_, j, i] + z[kb_]
+                    hb = bottom_head
+                    kb = _kbound(conductivity(hb, p), kcell[kb_, j, i], hb + z_bot, big_h, kmean)
+                    g = az * kb / (0.5 * dz)
+                    diag[kb_, j, i] += g
+                    rhs[kb_, j, i] += g * (hb + z_bot - big_h)
+    if side_type == 1:
+        for k in range(nz):
+            for j in range(ny):
+                for i in range(nx):
+                    nface = (1 if i == 0 else 0) + (1 if i == nx - 1 else 0)
+                    mface = (1 if j == 0 else 0) + (1 if j == ny - 1 else 0)
+                    if nface + mface == 0:
+                        continue
+                    p = params[mat[k, j, i]]
+                    hb = side_head + z[k]
+                    big_h = h_m[k, j, i] + z[k]
+                    kb = _kbound(conductivity(side_head, p), kcell[k, j, i], hb, big_h, kmean)
+                    g = nface * ax * kb / (0.5 * dx) + mface * ay * kb / (0.5 * dy)
+                    diag[k, j, i] += g
+                    rhs[k, j, i] += g * (hb - big_h)
+
+
+@jit
+def _no_routing(ny, nx):
+    # Natural visiting order and no receivers: every column's excess goes to the sewer.
+    order = np.arange(ny * nx)
+    recv = np.full((ny * nx, 1), -1, dtype=np.int64)
+    frac = np.zeros((ny * nx, 1))
+    return order, recv, frac
+
+
+@jit
 def assemble(
     h_m,
     theta_n,
@@ -277,7 +586,7 @@ def assemble(
     gz,
     rhs,
 ):
-    """Assemble the modified-Picard system (sheet §2.1, eq. 3) at iterate ``m``.
+    """Assemble the modified-Picard system (sheet §2.1, eq. 3) at iterate ``m`` (no run-on routing).
 
     Parameters
     ----------
@@ -323,148 +632,137 @@ def assemble(
         Number of flux columns whose ponding state changed.
     """
     nz, ny, nx = h_m.shape
-    vol = dx * dy * dz
-    ax = dy * dz
-    ay = dx * dz
-    az = dx * dy
-    z_top = z[0] + 0.5 * dz
-    z_bot = z[nz - 1] - 0.5 * dz
-    for k in range(nz):
-        for j in range(ny):
-            for i in range(nx):
-                diag[k, j, i] = vol * ccell[k, j, i] / dt
-                rhs[k, j, i] = -vol * (theta_m[k, j, i] - theta_n[k, j, i]) / dt
-    # x faces
-    for k in range(nz):
-        for j in range(ny):
-            for i in range(nx - 1):
-                ma = mat[k, j, i]
-                mb = mat[k, j, i + 1]
-                ha = h_m[k, j, i]
-                hb = h_m[k, j, i + 1]
-                kf = _kface(
-                    kcell[k, j, i], kcell[k, j, i + 1], params[ma, 3], params[mb, 3], ma == mb, ha, hb, kmean
-                )
-                g = ax * kf / dx
-                gx[k, j, i] = g
-                diag[k, j, i] += g
-                diag[k, j, i + 1] += g
-                f = g * (hb - ha)
-                rhs[k, j, i] += f
-                rhs[k, j, i + 1] -= f
-    # y faces
-    for k in range(nz):
-        for j in range(ny - 1):
-            for i in range(nx):
-                ma = mat[k, j, i]
-                mb = mat[k, j + 1, i]
-                ha = h_m[k, j, i]
-                hb = h_m[k, j + 1, i]
-                kf = _kface(
-                    kcell[k, j, i], kcell[k, j + 1, i], params[ma, 3], params[mb, 3], ma == mb, ha, hb, kmean
-                )
-                g = ay * kf / dy
-                gy[k, j, i] = g
-                diag[k, j, i] += g
-                diag[k, j + 1, i] += g
-                f = g * (hb - ha)
-                rhs[k, j, i] += f
-                rhs[k, j + 1, i] -= f
-    # z faces (k above k+1)
-    for k in range(nz - 1):
-        for j in range(ny):
-            for i in range(nx):
-                ma = mat[k, j, i]
-                mb = mat[k + 1, j, i]
-                ha = h_m[k, j, i] + z[k]
-                hb = h_m[k + 1, j, i] + z[k + 1]
-                kf = _kface(
-                    kcell[k, j, i], kcell[k + 1, j, i], params[ma, 3], params[mb, 3], ma == mb, ha, hb, kmean
-                )
-                g = az * kf / dz
-                gz[k, j, i] = g
-                diag[k, j, i] += g
-                diag[k + 1, j, i] += g
-                f = g * (hb - ha)
-                rhs[k, j, i] += f
-                rhs[k + 1, j, i] -= f
-    # top boundary
-    nswitch = 0
-    for j in range(ny):
-        for i in range(nx):
-            t = top_type[j, i]
-            if t == 0:
-                continue
-            p = params[mat[0, j, i]]
-            hi = h_m[0, j, i]
-            big_h = hi + z[0]
-            if t == 1:
-                hb = top_head[j, i]
-                kb = _kbound(conductivity(hb, p), kcell[0, j, i], hb + z_top, big_h, kmean)
-                g = az * kb / (0.5 * dz)
-                diag[0, j, i] += g
-                rhs[0, j, i] += g * (hb + z_top - big_h)
-                continue
-            kb = _kbound(conductivity(h_pond, p), kcell[0, j, i], h_pond + z_top, big_h, kmean)
-            g = az * kb / (0.5 * dz)
-            cap = g * (h_pond + z_top - big_h)
-            new = 1 if az * rain > cap else 0
-            if new != ponded[j, i] and switches[j, i] < max_switch:
-                nswitch += 1
-                switches[j, i] += 1
-                ponded[j, i] = new
-            new = ponded[j, i]
-            if new == 1:
-                diag[0, j, i] += g
-                rhs[0, j, i] += cap
-            else:
-                rhs[0, j, i] += az * rain
-    # bottom boundary
-    kb_ = nz - 1
-    if bottom_type != 0:
-        for j in range(ny):
-            for i in range(nx):
-                if bottom_type == 2:
-                    rhs[kb_, j, i] -= az * kcell[kb_, j, i]
-                else:
-                    p = params[mat[kb_, j, i]]
-                    big_h = h_m[kb_, j, i] + z[kb_]
-                    hb = bottom_head
-                    kb = _kbound(conductivity(hb, p), kcell[kb_, j, i], hb + z_bot, big_h, kmean)
-                    g = az * kb / (0.5 * dz)
-                    diag[kb_, j, i] += g
-                    rhs[kb_, j, i] += g * (hb + z_bot - big_h)
-    # side boundaries (fixed head)
-    if side_type == 1:
-        for k in range(nz):
-            for j in range(ny):
-                for i in range(nx):
-                    nface = 0
-                    if i == 0:
-                        nface += 1
-                    if i == nx - 1:
-                        nface += 1
-                    mface = 0
-                    if j == 0:
-                        mface += 1
-                    if j == ny - 1:
-                        mface += 1
-                    if nface + mface == 0:
-                        continue
-                    p = params[mat[k, j, i]]
-                    kbh = conductivity(side_head, p)
-                    hb = side_head + z[k]
-                    big_h = h_m[k, j, i] + z[k]
-                    kb = _kbound(kbh, kcell[k, j, i], hb, big_h, kmean)
-                    g = nface * ax * kb / (0.5 * dx) + mface * ay * kb / (0.5 * dy)
-                    diag[k, j, i] += g
-                    rhs[k, j, i] += g * (hb - big_h)
+    order, recv, frac = _no_routing(ny, nx)
+    supply = np.zeros(ny * nx)
+    routed = np.zeros(ny * nx)
+    return _assemble_core(
+        h_m,
+        theta_n,
+        theta_m,
+        kcell,
+        ccell,
+        mat,
+        params,
+        z,
+        dx,
+        dy,
+        dz,
+        dt,
+        top_type,
+        top_head,
+        rain,
+        h_pond,
+        ponded,
+        switches,
+        max_switch,
+        order,
+        recv,
+        frac,
+        bottom_type,
+        bottom_head,
+        side_type,
+        side_head,
+        kmean,
+        diag,
+        gx,
+        gy,
+        gz,
+        rhs,
+        supply,
+        routed,
+    )
+
+
+@jit
+def _assemble_core(
+    h_m,
+    theta_n,
+    theta_m,
+    kcell,
+    ccell,
+    mat,
+    params,
+    z,
+    dx,
+    dy,
+    dz,
+    dt,
+    top_type,
+    top_head,
+    rain,
+    h_pond,
+    ponded,
+    switches,
+    max_switch,
+    order,
+    recv,
+    frac,
+    bottom_type,
+    bottom_head,
+    side_type,
+    side_head,
+    kmean,
+    diag,
+    gx,
+    gy,
+    gz,
+    rhs,
+    supply,
+    routed,
+):
+    # interior (parallel over rows on large grids), then the boundary faces (serial, fixed order)
+    _interior(
+        h_m, theta_n, theta_m, kcell, ccell, mat, params, z, dx, dy, dz, dt, kmean, gx, gy, gz, diag, rhs
+    )
+    nswitch = _top_boundary(
+        h_m,
+        kcell,
+        mat,
+        params,
+        z,
+        dx,
+        dz,
+        dy,
+        top_type,
+        top_head,
+        rain,
+        h_pond,
+        ponded,
+        switches,
+        max_switch,
+        order,
+        recv,
+        frac,
+        kmean,
+        supply,
+        routed,
+        diag,
+        rhs,
+    )
+    _outer_boundaries(
+        h_m,
+        kcell,
+        mat,
+        params,
+        z,
+        dx,
+        dy,
+        dz,
+        bottom_type,
+        bottom_head,
+        side_type,
+        side_head,
+        kmean,
+        diag,
+        rhs,
+    )
     return nswitch
 
 
 @jit
 def _boundary_flux(
-    h_new,
+    h_old,
+    delta,
     kcell,
     mat,
     params,
@@ -474,7 +772,7 @@ def _boundary_flux(
     dz,
     top_type,
     top_head,
-    rain,
+    supply,
     h_pond,
     ponded,
     bottom_type,
@@ -485,8 +783,10 @@ def _boundary_flux(
     col_in,
     out3,
 ):
-    # Boundary inflow rates [m³/s] with conductances of iterate m (as assembled) and heads h^{m+1}.
-    nz, ny, nx = h_new.shape
+    # Boundary inflow rates [m³/s] with conductances of iterate m (as assembled) and heads
+    # h^{m+1} = h_old + delta (computed as in the update, bit for bit);
+    # a flux column that is not ponded takes its assembled supply (rain + run-on).
+    nz, ny, nx = h_old.shape
     ax = dy * dz
     ay = dx * dz
     az = dx * dy
@@ -500,11 +800,11 @@ def _boundary_flux(
             if t == 1 or (t == 2 and ponded[j, i] == 1):
                 p = params[mat[0, j, i]]
                 hb = top_head[j, i] if t == 1 else h_pond
-                big_hm = h_new[0, j, i] + z[0]
+                big_hm = (h_old[0, j, i] + delta[0, j, i]) + z[0]
                 kb = _kbound(conductivity(hb, p), kcell[0, j, i], hb + z_top, big_hm, kmean)
                 q = az * kb / (0.5 * dz) * (hb + z_top - big_hm)
             elif t == 2:
-                q = az * rain
+                q = supply[j * nx + i]
             col_in[j, i] = q
             top += q
     bot = 0.0
@@ -516,7 +816,7 @@ def _boundary_flux(
                     bot -= az * kcell[kb_, j, i]
                 else:
                     p = params[mat[kb_, j, i]]
-                    big_h = h_new[kb_, j, i] + z[kb_]
+                    big_h = (h_old[kb_, j, i] + delta[kb_, j, i]) + z[kb_]
                     kb = _kbound(
                         conductivity(bottom_head, p), kcell[kb_, j, i], bottom_head + z_bot, big_h, kmean
                     )
@@ -532,7 +832,7 @@ def _boundary_flux(
                         continue
                     p = params[mat[k, j, i]]
                     hb = side_head + z[k]
-                    big_h = h_new[k, j, i] + z[k]
+                    big_h = (h_old[k, j, i] + delta[k, j, i]) + z[k]
                     kb = _kbound(conductivity(side_head, p), kcell[k, j, i], hb, big_h, kmean)
                     g = nface * ax * kb / (0.5 * dx) + mface * ay * kb / (0.5 * dy)
                     side += g * (hb - big_h)
@@ -542,94 +842,281 @@ def _boundary_flux(
 
 
 # --------------------------------------------------------------------------- linear solver
+# Every pass below works on whole rows of cells (r = k·ny + j, all i) or, for the line
+# preconditioner, on y-slabs j (all k, all i); parallel passes ``prange`` over them and write only
+# their own cells.  Dot products are accumulated per row/slab into ``part`` and summed afterwards
+# in index order, so results are bit-identical for any thread count and between the serial and
+# parallel paths.
+PRECOND_JACOBI = 0
+PRECOND_LINE = 1
+
+
+@jit
+def _matvec_row(r, diag, gx, gy, gz, x, y):
+    # y = A x on row r; returns Σ x·y over the row.  The y/z neighbours are added in separate
+    # branch-free sweeps over i (vectorisable); the order of the terms per cell is fixed.
+    nz, ny, nx = x.shape
+    k = r // ny
+    j = r - k * ny
+    for i in range(nx):
+        y[k, j, i] = diag[k, j, i] * x[k, j, i]
+    for i in range(1, nx):
+        y[k, j, i] -= gx[k, j, i - 1] * x[k, j, i - 1]
+    for i in range(nx - 1):
+        y[k, j, i] -= gx[k, j, i] * x[k, j, i + 1]
+    if j > 0:
+        for i in range(nx):
+            y[k, j, i] -= gy[k, j - 1, i] * x[k, j - 1, i]
+    if j < ny - 1:
+        for i in range(nx):
+            y[k, j, i] -= gy[k, j, i] * x[k, j + 1, i]
+    if k > 0:
+        for i in range(nx):
+            y[k, j, i] -= gz[k - 1, j, i] * x[k - 1, j, i]
+    if k < nz - 1:
+        for i in range(nx):
+            y[k, j, i] -= gz[k, j, i] * x[k + 1, j, i]
+    acc = 0.0
+    for i in range(nx):
+        acc += x[k, j, i] * y[k, j, i]
+    return acc
+
+
+@pjit
+def _matvec_par(diag, gx, gy, gz, x, y, part):
+    for r in numba.prange(part.size):
+        part[r] = _matvec_row(r, diag, gx, gy, gz, x, y)
+
+
+@jit
+def _matvec_dot(par, diag, gx, gy, gz, x, y, part):
+    # y = A x and returns x·y (per-row partial sums added in row order).
+    if par:
+        _matvec_par(diag, gx, gy, gz, x, y, part)
+    else:
+        for r in range(part.size):
+            part[r] = _matvec_row(r, diag, gx, gy, gz, x, y)
+    s = 0.0
+    for r in range(part.size):
+        s += part[r]
+    return s
+
+
 @jit
 def matvec(diag, gx, gy, gz, x, y):
     """``y = A x`` for the 7-point stencil ``A = diag − Σ G`` (shapes as in :func:`assemble`)."""
-    nz, ny, nx = x.shape
-    for k in range(nz):
-        for j in range(ny):
-            for i in range(nx):
-                s = diag[k, j, i] * x[k, j, i]
-                if i > 0:
-                    s -= gx[k, j, i - 1] * x[k, j, i - 1]
-                if i < nx - 1:
-                    s -= gx[k, j, i] * x[k, j, i + 1]
-                if j > 0:
-                    s -= gy[k, j - 1, i] * x[k, j - 1, i]
-                if j < ny - 1:
-                    s -= gy[k, j, i] * x[k, j + 1, i]
-                if k > 0:
-                    s -= gz[k - 1, j, i] * x[k - 1, j, i]
-                if k < nz - 1:
-                    s -= gz[k, j, i] * x[k + 1, j, i]
-                y[k, j, i] = s
+    part = np.empty(x.shape[0] * x.shape[1])
+    _matvec_dot(x.size >= PARALLEL_MIN_CELLS, diag, gx, gy, gz, x, y, part)
 
 
 @jit
-def pcg(diag, gx, gy, gz, b, x, rtol, maxit):
-    """Jacobi-preconditioned conjugate gradients for ``A x = b`` (x holds the start and the result).
+def _update_row(r, kind, a, u, v, w, out):
+    # kind 0: w += a·u, out −= a·v, returns Σ out² (CG update of x and r);
+    # kind 1: out = u − v, returns Σ out² (initial residual);  kind 2: out = u + a·out, returns 0.
+    nz, ny, nx = u.shape
+    k = r // ny
+    j = r - k * ny
+    acc = 0.0
+    for i in range(nx):
+        if kind == 0:
+            w[k, j, i] += a * u[k, j, i]
+            o = out[k, j, i] - a * v[k, j, i]
+        elif kind == 1:
+            o = u[k, j, i] - v[k, j, i]
+        else:
+            o = u[k, j, i] + a * out[k, j, i]
+        out[k, j, i] = o
+        acc += o * o
+    return acc
 
-    Stops when ``‖b − A x‖₂ ≤ rtol·‖b‖₂`` or after ``maxit`` iterations (Saad 2003, Alg. 9.1).
+
+@pjit
+def _update_par(kind, a, u, v, w, out, part):
+    for r in numba.prange(part.size):
+        part[r] = _update_row(r, kind, a, u, v, w, out)
+
+
+@jit
+def _update(par, kind, a, u, v, w, out, part):
+    if par:
+        _update_par(kind, a, u, v, w, out, part)
+    else:
+        for r in range(part.size):
+            part[r] = _update_row(r, kind, a, u, v, w, out)
+    s = 0.0
+    for r in range(part.size):
+        s += part[r]
+    return s
+
+
+@jit
+def _line_factor_slab(j, diag, gz, cp, inv):
+    # Thomas factors of the vertical (z-line) tridiagonal blocks of slab j:
+    # den_k = diag_k − gz_{k−1}²/den_{k−1};  inv = 1/den, cp_k = −gz_k/den_k.
+    nz, ny, nx = diag.shape
+    for i in range(nx):
+        den = diag[0, j, i]
+        inv[0, j, i] = 1.0 / den
+        cp[0, j, i] = -gz[0, j, i] / den if nz > 1 else 0.0
+    for k in range(1, nz):
+        for i in range(nx):
+            den = diag[k, j, i] + gz[k - 1, j, i] * cp[k - 1, j, i]
+            inv[k, j, i] = 1.0 / den
+            cp[k, j, i] = -gz[k, j, i] / den if k < nz - 1 else 0.0
+
+
+@jit
+def _line_solve_slab(j, precond, diag, gz, cp, inv, res, zz):
+    # zz = M⁻¹ res on slab j (M the z-line blocks, or the diagonal); returns Σ res·zz over the slab.
+    nz, ny, nx = diag.shape
+    acc = 0.0
+    if precond == PRECOND_JACOBI:
+        for k in range(nz):
+            for i in range(nx):
+                v = res[k, j, i] / diag[k, j, i]
+                zz[k, j, i] = v
+                acc += res[k, j, i] * v
+        return acc
+    for i in range(nx):
+        zz[0, j, i] = res[0, j, i] * inv[0, j, i]
+    for k in range(1, nz):
+        for i in range(nx):
+            zz[k, j, i] = (res[k, j, i] + gz[k - 1, j, i] * zz[k - 1, j, i]) * inv[k, j, i]
+    for i in range(nx):
+        acc += res[nz - 1, j, i] * zz[nz - 1, j, i]
+    for k in range(nz - 2, -1, -1):
+        for i in range(nx):
+            v = zz[k, j, i] - cp[k, j, i] * zz[k + 1, j, i]
+            zz[k, j, i] = v
+            acc += res[k, j, i] * v
+    return acc
+
+
+@pjit
+def _precond_par(factor, precond, diag, gz, cp, inv, res, zz, part):
+    for j in numba.prange(part.size):  # each y-slab writes its own cells
+        if factor and precond == PRECOND_LINE:
+            _line_factor_slab(j, diag, gz, cp, inv)
+        part[j] = _line_solve_slab(j, precond, diag, gz, cp, inv, res, zz)
+
+
+@jit
+def _precond(par, factor, precond, diag, gz, cp, inv, res, zz, part):
+    # zz = M⁻¹ res (factorising M first when ``factor``); returns res·zz.
+    if par:
+        _precond_par(factor, precond, diag, gz, cp, inv, res, zz, part)
+    else:
+        for j in range(part.size):
+            if factor and precond == PRECOND_LINE:
+                _line_factor_slab(j, diag, gz, cp, inv)
+            part[j] = _line_solve_slab(j, precond, diag, gz, cp, inv, res, zz)
+    s = 0.0
+    for j in range(part.size):
+        s += part[j]
+    return s
+
+
+@jit
+def _pcg_core(diag, gx, gy, gz, b, x, rtol, maxit, precond, x_zero, r, zz, p, q, cp, inv, rows, slabs):
+    # PCG with work arrays r, zz, p, q (like b), cp, inv (like b for the line preconditioner),
+    # rows (nz·ny), slabs (ny).  x_zero: x is known to be 0 (skips the first product).
+    par = b.size >= PARALLEL_MIN_CELLS
+    bb = _sqnorm(par, b, rows)
+    if x_zero:
+        r[:] = b
+        rr = bb
+    else:
+        _matvec_dot(par, diag, gx, gy, gz, x, q, rows)
+        rr = _update(par, 1, 0.0, b, q, x, r, rows)  # r = b − A x
+    bnorm = math.sqrt(bb)
+    if bnorm == 0.0:
+        x[:] = 0.0
+        return 0
+    tol = rtol * bnorm
+    if math.sqrt(rr) <= tol:
+        return 0
+    rz = _precond(par, True, precond, diag, gz, cp, inv, r, zz, slabs)
+    p[:] = zz
+    for it in range(maxit):
+        pq = _matvec_dot(par, diag, gx, gy, gz, p, q, rows)
+        a = rz / pq
+        rr = _update(par, 0, a, p, q, x, r, rows)  # x += a p, r −= a q
+        if math.sqrt(rr) <= tol:
+            return it + 1
+        rz_new = _precond(par, False, precond, diag, gz, cp, inv, r, zz, slabs)
+        beta = rz_new / rz
+        rz = rz_new
+        _update(par, 2, beta, zz, zz, x, p, rows)  # p = zz + beta p
+    return -1
+
+
+@jit
+def _sqnorm_row(r, b):
+    nz, ny, nx = b.shape
+    k = r // ny
+    j = r - k * ny
+    acc = 0.0
+    for i in range(nx):
+        acc += b[k, j, i] * b[k, j, i]
+    return acc
+
+
+@pjit
+def _sqnorm_par(b, part):
+    for r in numba.prange(part.size):
+        part[r] = _sqnorm_row(r, b)
+
+
+@jit
+def _sqnorm(par, b, part):
+    if par:
+        _sqnorm_par(b, part)
+    else:
+        for r in range(part.size):
+            part[r] = _sqnorm_row(r, b)
+    s = 0.0
+    for r in range(part.size):
+        s += part[r]
+    return s
+
+
+@jit
+def pcg(diag, gx, gy, gz, b, x, rtol, maxit, precond=PRECOND_LINE):
+    """Preconditioned conjugate gradients for ``A x = b`` (x holds the start and the result).
+
+    Saad (2003), Alg. 9.1.  ``precond``: :data:`PRECOND_LINE` (default) is block Jacobi with one block
+    per vertical line of cells (the tridiagonal z-coupling of a column, solved by the Thomas
+    algorithm: exact for the dominant vertical conductances of thin layers), :data:`PRECOND_JACOBI`
+    the diagonal.  Stops when ``‖b − A x‖₂ ≤ rtol·‖b‖₂`` or after ``maxit`` iterations.  Parallel over
+    rows of cells on grids of at least :data:`PARALLEL_MIN_CELLS` cells, with per-row partial dot
+    products summed in row order (bit-identical for any thread count).
 
     Returns
     -------
     int
         Iterations used (``-1`` if the tolerance was not met).
     """
-    r = np.empty_like(b)
-    zz = np.empty_like(b)
-    p = np.empty_like(b)
-    q = np.empty_like(b)
-    matvec(diag, gx, gy, gz, x, q)
-    bf = b.ravel()
-    rf = r.ravel()
-    zf = zz.ravel()
-    pf = p.ravel()
-    qf = q.ravel()
-    xf = x.ravel()
-    df = diag.ravel()
-    n = bf.size
-    bnorm = 0.0
-    rz = 0.0
-    for s in range(n):
-        rf[s] = bf[s] - qf[s]
-        zf[s] = rf[s] / df[s]
-        pf[s] = zf[s]
-        rz += rf[s] * zf[s]
-        bnorm += bf[s] * bf[s]
-    bnorm = math.sqrt(bnorm)
-    if bnorm == 0.0:
-        for s in range(n):
-            xf[s] = 0.0
-        return 0
-    tol = rtol * bnorm
-    for it in range(maxit):
-        rnorm = 0.0
-        for s in range(n):
-            rnorm += rf[s] * rf[s]
-        if math.sqrt(rnorm) <= tol:
-            return it
-        matvec(diag, gx, gy, gz, p, q)
-        pq = 0.0
-        for s in range(n):
-            pq += pf[s] * qf[s]
-        a = rz / pq
-        rz_new = 0.0
-        for s in range(n):
-            xf[s] += a * pf[s]
-            rf[s] -= a * qf[s]
-            zf[s] = rf[s] / df[s]
-            rz_new += rf[s] * zf[s]
-        beta = rz_new / rz
-        rz = rz_new
-        for s in range(n):
-            pf[s] = zf[s] + beta * pf[s]
-    rnorm = 0.0
-    for s in range(n):
-        rnorm += rf[s] * rf[s]
-    if math.sqrt(rnorm) <= tol:
-        return maxit
-    return -1
+    nz, ny, nx = b.shape
+    return _pcg_core(
+        diag,
+        gx,
+        gy,
+        gz,
+        b,
+        x,
+        rtol,
+        maxit,
+        precond,
+        False,
+        np.empty_like(b),
+        np.empty_like(b),
+        np.empty_like(b),
+        np.empty_like(b),
+        np.empty_like(b),
+        np.empty_like(b),
+        np.empty(nz * ny),
+        np.empty(ny),
+    )
 
 
 @jit
@@ -654,6 +1141,300 @@ def thomas(diag, gz, b, x):
 
 
 # --------------------------------------------------------------------------- one time step
+@jit
+def _newton_row(r, h, delta, h_eval, h_lazy, mat, params, ss, theta, kcell, ccell, theta_n):
+    # h += δ on row r, then θ, K, C at the new head; returns (max|δ|, max|Δθ|, Σ(θ − θ_n)).
+    # Cells whose head stays within h_lazy of h_eval (the head of their last evaluation) advance θ
+    # along the chord, θ += C·δ, and keep K and C (see picard_solve).
+    nz, ny, nx = h.shape
+    k = r // ny
+    j = r - k * ny
+    dmax = 0.0
+    tmax = 0.0
+    ds = 0.0
+    for i in range(nx):
+        d = delta[k, j, i]
+        hv = h[k, j, i] + d
+        h[k, j, i] = hv
+        if abs(d) > dmax:
+            dmax = abs(d)
+        if abs(hv - h_eval[k, j, i]) > h_lazy:
+            t, kc, cc = properties(hv, params[mat[k, j, i]], ss)
+            kcell[k, j, i] = kc
+            ccell[k, j, i] = cc
+            h_eval[k, j, i] = hv
+        else:
+            t = theta[k, j, i] + ccell[k, j, i] * d
+        a = abs(t - theta[k, j, i])
+        if a > tmax:
+            tmax = a
+        theta[k, j, i] = t
+        ds += t - theta_n[k, j, i]
+    return dmax, tmax, ds
+
+
+@pjit
+def _newton_par(h, delta, h_eval, h_lazy, mat, params, ss, theta, kcell, ccell, theta_n, pd, pt, ps):
+    for r in numba.prange(pd.size):  # each row writes its own cells and partials
+        a, b, c = _newton_row(r, h, delta, h_eval, h_lazy, mat, params, ss, theta, kcell, ccell, theta_n)
+        pd[r] = a
+        pt[r] = b
+        ps[r] = c
+
+
+@jit
+def _picard_update(h, delta, h_eval, h_lazy, mat, params, ss, theta, kcell, ccell, theta_n, pd, pt, ps):
+    # Apply the Picard update and refresh θ, K, C; returns (max|δ|, max|Δθ|, Σ(θ − θ_n)).
+    if h.size >= PARALLEL_MIN_CELLS:
+        _newton_par(h, delta, h_eval, h_lazy, mat, params, ss, theta, kcell, ccell, theta_n, pd, pt, ps)
+    else:
+        for r in range(pd.size):
+            a, b, c = _newton_row(r, h, delta, h_eval, h_lazy, mat, params, ss, theta, kcell, ccell, theta_n)
+            pd[r] = a
+            pt[r] = b
+            ps[r] = c
+    dmax = 0.0
+    tmax = 0.0
+    ds = 0.0
+    for r in range(pd.size):
+        dmax = max(dmax, pd[r])
+        tmax = max(tmax, pt[r])
+        ds += ps[r]
+    return dmax, tmax, ds
+
+
+@jit
+def picard_solve(
+    h_n,
+    theta_n,
+    h,
+    theta,
+    kcell,
+    ccell,
+    h_eval,
+    props_ready,
+    h_lazy,
+    mat,
+    params,
+    ss,
+    z,
+    dx,
+    dy,
+    dz,
+    dt,
+    top_type,
+    top_head,
+    rain,
+    h_pond,
+    ponded,
+    order,
+    recv,
+    frac,
+    bottom_type,
+    bottom_head,
+    side_type,
+    side_head,
+    kmean,
+    eps_h,
+    eps_theta,
+    max_picard,
+    cg_rtol,
+    cg_maxit,
+    precond,
+    col_in,
+    col_runon,
+    col_sewer,
+    stats,
+):
+    """One backward-Euler step with the modified Picard iteration and surface run-on routing.
+
+    As :func:`picard_step`, plus:
+
+    kcell, ccell, h_eval : (nz, ny, nx) float64, in/out
+        K [m/s] and C [1/m] of every cell and the head [m] at which they were evaluated.  When
+        ``props_ready`` is true they are taken as given (the time loop keeps them from the previous
+        accepted step); otherwise they are computed from ``h`` first.  On output: those of the last
+        iterate.
+    props_ready : bool
+        Whether ``theta``, ``kcell``, ``ccell``, ``h_eval`` are valid for ``h``.
+    h_lazy : float, m
+        Lazy-update threshold (``0`` = always evaluate).  A cell whose head stays within ``h_lazy``
+        of ``h_eval`` is not re-evaluated: θ advances along the chord ``θ += C·δ`` (exactly the
+        linearisation the Picard system used, so its storage change is consistent with the fluxes;
+        it differs from θ(h) by ≤ ½·|dC/dh|·h_lazy²), K and C keep their values (relative error in K
+        ≤ |d ln K/dh|·h_lazy).  Far below the wetting front most cells change by far less than the
+        Picard tolerance; with ``h_lazy = 1e-3·eps_h`` (the time loop's default) the errors are
+        orders of magnitude below the iteration tolerance and the transcendental functions, most of
+        the cost of a Picard iteration, are evaluated only in the active zone.
+    order : (ny·nx,) int64
+        Visiting order of the surface columns (flat index ``j·nx + i``); every donor must come
+        before its receivers.
+    recv, frac : (ny·nx, r) int64 / float64
+        Receivers (flat index, ``-1`` none) of each column's surface excess and the fraction sent
+        to each; the rest ``1 − Σ frac`` goes to the sewer.  Sealed columns (type 0) hand on all
+        their rain, ponded flux columns the excess of their supply over what the ponded face takes.
+    precond : int
+        :data:`PRECOND_LINE` or :data:`PRECOND_JACOBI`.
+    col_runon, col_sewer : (ny, nx) float64, out
+        Run-on received and excess sent to the sewer per column [m³/s] at the end of the step.
+
+    The top inflow of a non-ponded flux column is its supply ``rain·A + run-on``; the runoff in
+    ``stats`` is the sewer total ``Σ (rain·A − infiltration)`` over sealed and flux columns.
+    """
+    nz, ny, nx = h.shape
+    diag = np.empty_like(h)
+    rhs = np.empty_like(h)
+    delta = np.empty_like(h)
+    gx = np.zeros((nz, ny, max(nx - 1, 0)))
+    gy = np.zeros((nz, max(ny - 1, 0), nx))
+    gz = np.zeros((max(nz - 1, 0), ny, nx))
+    flux3 = np.zeros(3)
+    switches = np.zeros((ny, nx), dtype=np.int8)
+    supply = np.zeros(ny * nx)
+    routed = np.zeros(ny * nx)
+    pd = np.empty(nz * ny)
+    pt = np.empty(nz * ny)
+    ps = np.empty(nz * ny)
+    wr = np.empty_like(h)
+    wz = np.empty_like(h)
+    wp = np.empty_like(h)
+    wq = np.empty_like(h)
+    wslab = np.empty(ny)
+    if precond == PRECOND_LINE and not (nx == 1 and ny == 1):
+        wc = np.empty_like(h)
+        wi = np.empty_like(h)
+    else:
+        wc = np.empty((1, 1, 1))
+        wi = np.empty((1, 1, 1))
+    vol = dx * dy * dz
+    if not props_ready:
+        fill_properties(h, mat, params, ss, theta, kcell, ccell)
+        h_eval[:] = h
+    krylov = 0
+    converged = 0
+    it = 0
+    ds = 0.0
+    for it in range(1, max_picard + 1):  # noqa: B007 - `it` is reported after the loop
+        nsw = _assemble_core(
+            h,
+            theta_n,
+            theta,
+            kcell,
+            ccell,
+            mat,
+            params,
+            z,
+            dx,
+            dy,
+            dz,
+            dt,
+            top_type,
+            top_head,
+            rain,
+            h_pond,
+            ponded,
+            switches,
+            3,
+            order,
+            recv,
+            frac,
+            bottom_type,
+            bottom_head,
+            side_type,
+            side_head,
+            kmean,
+            diag,
+            gx,
+            gy,
+            gz,
+            rhs,
+            supply,
+            routed,
+        )
+        delta[:] = 0.0
+        if nx == 1 and ny == 1:
+            thomas(diag, gz, rhs, delta)
+            nit = 0
+        else:
+            nit = _pcg_core(
+                diag,
+                gx,
+                gy,
+                gz,
+                rhs,
+                delta,
+                cg_rtol,
+                cg_maxit,
+                precond,
+                True,
+                wr,
+                wz,
+                wp,
+                wq,
+                wc,
+                wi,
+                pd,
+                wslab,
+            )
+        if nit < 0:
+            krylov += cg_maxit
+            break
+        krylov += nit
+        # fluxes with the conductances of iterate m and the new heads (consistent with the system)
+        _boundary_flux(
+            h,
+            delta,
+            kcell,
+            mat,
+            params,
+            z,
+            dx,
+            dy,
+            dz,
+            top_type,
+            top_head,
+            supply,
+            h_pond,
+            ponded,
+            bottom_type,
+            bottom_head,
+            side_type,
+            side_head,
+            kmean,
+            col_in,
+            flux3,
+        )
+        dmax, tmax, ds = _picard_update(
+            h, delta, h_eval, h_lazy, mat, params, ss, theta, kcell, ccell, theta_n, pd, pt, ps
+        )
+        if dmax < eps_h and tmax < eps_theta and nsw == 0:
+            converged = 1
+            break
+    rain_v = 0.0
+    runoff = 0.0
+    for j in range(ny):
+        for i in range(nx):
+            t = top_type[j, i]
+            q = j * nx + i
+            if t == 0 or t == 2:
+                rain_v += rain * dx * dy * dt
+                runoff += (rain * dx * dy - col_in[j, i]) * dt
+                col_runon[j, i] = supply[q] - (dx * dy) * rain  # exactly 0 without run-on
+                col_sewer[j, i] = supply[q] - col_in[j, i] - routed[q]
+            else:
+                col_runon[j, i] = 0.0
+                col_sewer[j, i] = 0.0
+    stats[0] = float(converged)
+    stats[1] = float(it)
+    stats[2] = float(krylov)
+    stats[3] = flux3[0] * dt
+    stats[4] = flux3[1] * dt
+    stats[5] = flux3[2] * dt
+    stats[6] = runoff
+    stats[7] = ds * vol
+    stats[8] = rain_v
+
+
 @jit
 def picard_step(
     h_n,
@@ -690,7 +1471,9 @@ def picard_step(
 
     Celia, Bouloutas & Zarba (1990), sheet §2.1: iterate ``A^m δ = r^m``, ``h ← h + δ`` until
     ``max|δ| < eps_h`` and ``max|Δθ| < eps_theta`` and no column changed its ponding state.
-    A single column (``nx = ny = 1``) is solved directly with :func:`thomas` instead of CG.
+    A single column (``nx = ny = 1``) is solved directly with :func:`thomas`, boxes by z-line
+    preconditioned CG (:func:`pcg`).  No run-on routing (every column's excess goes to the sewer);
+    :func:`picard_solve` is the full version.
 
     Parameters
     ----------
@@ -717,132 +1500,46 @@ def picard_step(
         See :data:`STAT_FIELDS`; ``converged`` is 1.0 or 0.0.
     """
     nz, ny, nx = h.shape
-    kcell = np.empty_like(h)
-    ccell = np.empty_like(h)
-    diag = np.empty_like(h)
-    rhs = np.empty_like(h)
-    delta = np.zeros_like(h)
-    gx = np.zeros((nz, ny, max(nx - 1, 0)))
-    gy = np.zeros((nz, max(ny - 1, 0), nx))
-    gz = np.zeros((max(nz - 1, 0), ny, nx))
-    flux3 = np.zeros(3)
-    switches = np.zeros((ny, nx), dtype=np.int8)
-    vol = dx * dy * dz
-    fill_properties(h, mat, params, ss, theta, kcell, ccell)
-    krylov = 0
-    converged = 0
-    it = 0
-    for it in range(1, max_picard + 1):  # noqa: B007 - `it` is reported after the loop
-        nsw = assemble(
-            h,
-            theta_n,
-            theta,
-            kcell,
-            ccell,
-            mat,
-            params,
-            z,
-            dx,
-            dy,
-            dz,
-            dt,
-            top_type,
-            top_head,
-            rain,
-            h_pond,
-            ponded,
-            switches,
-            3,
-            bottom_type,
-            bottom_head,
-            side_type,
-            side_head,
-            kmean,
-            diag,
-            gx,
-            gy,
-            gz,
-            rhs,
-        )
-        delta[:] = 0.0
-        if nx == 1 and ny == 1:
-            thomas(diag, gz, rhs, delta)
-            nit = 0
-        else:
-            nit = pcg(diag, gx, gy, gz, rhs, delta, cg_rtol, cg_maxit)
-        if nit < 0:
-            krylov += cg_maxit
-            break
-        krylov += nit
-        dmax = 0.0
-        hf = h.ravel()
-        df = delta.ravel()
-        for s in range(hf.size):
-            hf[s] += df[s]
-            a = abs(df[s])
-            if a > dmax:
-                dmax = a
-        # fluxes with the conductances of iterate m and the new heads (consistent with the system)
-        _boundary_flux(
-            h,
-            kcell,
-            mat,
-            params,
-            z,
-            dx,
-            dy,
-            dz,
-            top_type,
-            top_head,
-            rain,
-            h_pond,
-            ponded,
-            bottom_type,
-            bottom_head,
-            side_type,
-            side_head,
-            kmean,
-            col_in,
-            flux3,
-        )
-        tmax = 0.0
-        tf = theta.ravel()
-        mf = mat.ravel()
-        kf = kcell.ravel()
-        cf = ccell.ravel()
-        for s in range(hf.size):
-            p = params[mf[s]]
-            tnew = water_content(hf[s], p, ss)
-            a = abs(tnew - tf[s])
-            if a > tmax:
-                tmax = a
-            tf[s] = tnew
-            kf[s] = conductivity(hf[s], p)
-            cf[s] = capacity(hf[s], p, ss)
-        if dmax < eps_h and tmax < eps_theta and nsw == 0:
-            converged = 1
-            break
-    ds = 0.0
-    tf = theta.ravel()
-    tnf = theta_n.ravel()
-    for s in range(tf.size):
-        ds += tf[s] - tnf[s]
-    rain_v = 0.0
-    runoff = 0.0
-    for j in range(ny):
-        for i in range(nx):
-            if top_type[j, i] == 0 or top_type[j, i] == 2:
-                rain_v += rain * dx * dy * dt
-                if top_type[j, i] == 0:
-                    runoff += rain * dx * dy * dt
-                else:
-                    runoff += (rain * dx * dy - col_in[j, i]) * dt
-    stats[0] = float(converged)
-    stats[1] = float(it)
-    stats[2] = float(krylov)
-    stats[3] = flux3[0] * dt
-    stats[4] = flux3[1] * dt
-    stats[5] = flux3[2] * dt
-    stats[6] = runoff
-    stats[7] = ds * vol
-    stats[8] = rain_v
+    order, recv, frac = _no_routing(ny, nx)
+    picard_solve(
+        h_n,
+        theta_n,
+        h,
+        theta,
+        np.empty_like(h),
+        np.empty_like(h),
+        np.empty_like(h),
+        False,
+        0.0,
+        mat,
+        params,
+        ss,
+        z,
+        dx,
+        dy,
+        dz,
+        dt,
+        top_type,
+        top_head,
+        rain,
+        h_pond,
+        ponded,
+        order,
+        recv,
+        frac,
+        bottom_type,
+        bottom_head,
+        side_type,
+        side_head,
+        kmean,
+        eps_h,
+        eps_theta,
+        max_picard,
+        cg_rtol,
+        cg_maxit,
+        PRECOND_LINE,
+        col_in,
+        np.zeros((ny, nx)),
+        np.zeros((ny, nx)),
+        stats,
+    )

@@ -237,6 +237,11 @@ def energy(
             _out.print(f"wrote {out}")
 
 
+class Routing(StrEnum):
+    sewer = "sewer"
+    neighbours = "neighbours"
+
+
 soil_app = typer.Typer(help="3D soil water: Richards flow under the city's sealing.", no_args_is_help=True)
 app.add_typer(soil_app, name="soil")
 
@@ -248,6 +253,10 @@ def soil_run(
     storm: Annotated[
         str, typer.Option(help="Model runs: a bundled Uccle design storm (e.g. uccle_1h_10y).")
     ] = "uccle_1h_10y",
+    routing: Annotated[
+        Routing,
+        typer.Option(help="Model runs: runoff to the sewer, or run-on to neighbouring open cells first."),
+    ] = Routing.sewer,
 ) -> None:
     """Run a soil SPEC, or a design storm on a model's own soil; prints the water balance."""
     with _errors():
@@ -258,7 +267,7 @@ def soil_run(
 
             if storm not in design_storm_names():
                 raise typer.BadParameter(f"choose one of {design_storm_names()}", param_hint="--storm")
-            result = run_model_storm(load_gpkg(target), storm=storm, out_dir=out)
+            result = run_model_storm(load_gpkg(target), storm=storm, out_dir=out, routing=routing.value)
             summary = {"storm": storm, **result["totals"], "mass_balance_error": result["mass_balance_error"]}
         else:
             from simulation.soil import run_spec

@@ -4,8 +4,10 @@ The concept: below the city lies a :class:`~simulation.soil.grid.SoilModel` — 
 (model CRS, depth below the ground surface) with a hydraulic material per cell (van Genuchten–Mualem,
 Haverkamp or Gardner; defaults from the Carsel & Parrish 1988 texture table) and a sealing mask at
 the surface (building footprints and road surfaces).  A storm is a rain series on the open columns;
-the Richards equation (mixed form, modified Picard of Celia et al. 1990, Jacobi-PCG; kernel
-:mod:`kernels.richards`) moves the water, excess rain runs off, the bottom face takes the recharge.
+the Richards equation (mixed form, modified Picard of Celia et al. 1990, z-line preconditioned CG;
+kernel :mod:`kernels.richards`) moves the water, excess rain runs off — to the sewer, or first to
+neighbouring open columns (``routing="neighbours"``, :func:`surface_routing`) — and the bottom face
+takes the recharge.
 
 Three ways in:
 
@@ -27,7 +29,13 @@ from simulation.soil.grid import (
     sealing_mask,
 )
 from simulation.soil.materials import TEXTURES, Material, carsel_parrish, carsel_parrish_table, params_array
-from simulation.soil.solver import RichardsProblem, RichardsResult, SolverOptions, run_richards
+from simulation.soil.solver import (
+    RichardsProblem,
+    RichardsResult,
+    SolverOptions,
+    run_richards,
+    surface_routing,
+)
 from simulation.soil.spec import SoilSpec, load_spec, problem_from_spec, run_spec, write_outputs
 from simulation.soil.storm import (
     add_green_roof,
@@ -66,6 +74,7 @@ __all__ = [
     "run_richards",
     "run_spec",
     "sealing_mask",
+    "surface_routing",
     "uccle_design_storm",
     "write_outputs",
 ]

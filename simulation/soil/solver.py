@@ -1,10 +1,11 @@
-"""Time loop of the Richards solver: adaptive steps around :func:`kernels.richards.picard_step`.
+"""Time loop of the Richards solver: adaptive steps around :func:`kernels.richards.picard_solve`.
 
 The kernel advances one backward-Euler step with the modified Picard iteration (Celia et al. 1990);
-this module chooses the steps (HYDRUS-style iteration-count control, sheet §2.2: ×1.3 after ≤ 3
-Picard iterations, ×0.7 after ≥ 7, reject and divide by 3 on non-convergence, clamp to
-``[dt_min, dt_max]``), cuts them at forcing breakpoints and output times, accumulates the water
-balance and records the fields at the requested output times.
+this module keeps θ, K, C between steps (no re-evaluation at the start of a step), builds the
+surface run-on routing (:func:`surface_routing`), chooses the steps (HYDRUS-style iteration-count
+control, sheet §2.2: ×1.3 after ≤ 3 Picard iterations, ×0.7 after ≥ 7, reject and divide by 3 on
+non-convergence, clamp to ``[dt_min, dt_max]``), cuts them at forcing breakpoints and output
+times, accumulates the water balance and records the fields at the requested output times.
 """
 
 from __future__ import annotations
@@ -16,15 +17,27 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from kernels.richards import STAT_FIELDS, fill_properties, picard_step
+from kernels.richards import PRECOND_JACOBI, PRECOND_LINE, STAT_FIELDS, fill_properties, picard_solve
 from twin.errors import ConvergenceError, ScenarioValidationError
 
-__all__ = ["KMEAN_CODES", "SolverOptions", "RichardsProblem", "RichardsResult", "run_richards"]
+__all__ = [
+    "KMEAN_CODES",
+    "ROUTING_MODES",
+    "SolverOptions",
+    "RichardsProblem",
+    "RichardsResult",
+    "run_richards",
+    "surface_routing",
+]
 
 #: Inter-cell conductivity means understood by the kernel.
 KMEAN_CODES = {"arithmetic": 0, "upstream": 1, "harmonic": 2}
 TOP_CODES = {"sealed": 0, "head": 1, "flux": 2}
 BOTTOM_CODES = {"no_flow": 0, "head": 1, "free_drainage": 2}
+PRECOND_CODES = {"line": PRECOND_LINE, "jacobi": PRECOND_JACOBI}
+#: Where the surface excess goes: ``"sewer"`` (all of it) or ``"neighbours"`` (run-on, see
+#: :func:`surface_routing`).
+ROUTING_MODES = ("sewer", "neighbours")
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,15 @@ class SolverOptions:
     max_picard
         Picard iterations before a step is rejected.
     cg_rtol, cg_maxit
-        Relative residual tolerance and iteration limit of the Jacobi-PCG solves.
+        Relative residual tolerance and iteration limit of the PCG solves.
+    preconditioner
+        ``"line"`` (default: block Jacobi over vertical lines of cells, Thomas solves; the vertical
+        conductances of thin layers dominate) or ``"jacobi"`` (diagonal).
+    lazy_update
+        Lazy property update threshold as a fraction of ``eps_h_m`` (default 1e-3; 0 = evaluate θ,
+        K, C of every cell at every Picard iterate).  Cells whose head moved by less than
+        ``lazy_update·eps_h_m`` since their last evaluation advance θ along the Picard chord and keep
+        K and C (:func:`kernels.richards.picard_solve`).
     conductivity_mean
         ``"arithmetic"`` (default), ``"upstream"`` or ``"harmonic"`` (sheet §2).
     specific_storage_1_m
@@ -63,8 +84,17 @@ class SolverOptions:
     specific_storage_1_m: float = 1e-6
     ponding_head_m: float = 0.0
     fixed_step: bool = False
+    preconditioner: str = "line"
+    lazy_update: float = 1e-3
 
     def __post_init__(self) -> None:
+        if self.preconditioner not in PRECOND_CODES:
+            raise ScenarioValidationError(
+                f"solver.preconditioner={self.preconditioner!r} is unknown; "
+                f"choose one of {sorted(PRECOND_CODES)}."
+            )
+        if not 0.0 <= self.lazy_update < 1.0:
+            raise ScenarioValidationError(f"solver.lazy_update={self.lazy_update} must lie in [0, 1).")
         if self.conductivity_mean not in KMEAN_CODES:
             raise ScenarioValidationError(
                 f"solver.conductivity_mean={self.conductivity_mean!r} is unknown; "
@@ -106,6 +136,13 @@ class RichardsProblem:
     side_head_m : float
     z_top_m : float
         Elevation of the top face (default 0: elevations are depths below the surface, negative).
+    routing : str
+        ``"sewer"`` (default): the excess of every column (rain on sealed columns, ponding excess)
+        goes to the sewer; ``"neighbours"``: it runs on to neighbouring open columns first
+        (:func:`surface_routing`).
+    surface_z_m : (ny, nx) float64 or None
+        Ground elevation per column [m], used for the downhill direction of the routing (None:
+        flat).
     """
 
     mat: NDArray[np.int32]
@@ -123,6 +160,8 @@ class RichardsProblem:
     side_type: str = "no_flow"
     side_head_m: float = 0.0
     z_top_m: float = 0.0
+    routing: str = "sewer"
+    surface_z_m: NDArray[np.float64] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -154,11 +193,15 @@ class RichardsResult:
         Fields at the output times.
     balance : list of dict
         Per output time, cumulative from t = 0, volumes in m³ and per unit surface area in m:
-        ``rain_m``, ``inflow_top_m``, ``outflow_bottom_m``, ``inflow_side_m``, ``runoff_m``,
-        ``storage_change_m``, ``mass_balance_error`` (relative,
+        ``rain_m``, ``inflow_top_m``, ``outflow_bottom_m``, ``inflow_side_m``, ``runoff_m`` (to the
+        sewer), ``runon_m`` (excess routed to neighbouring open columns), ``storage_change_m``,
+        ``mass_balance_error`` (relative,
         ``|ΔS − net inflow| / max(|inflows|, |outflows|)``).
     infiltration_m, runoff_m : (ny, nx) float64
-        Cumulative infiltration and runoff per surface column [m] at the end.
+        Cumulative infiltration and net runoff (rain − infiltration; negative on columns that
+        infiltrate run-on) per surface column [m] at the end.
+    runon_m, sewer_m : (ny, nx) float64
+        Cumulative run-on received and excess sent to the sewer per surface column [m].
     stats : dict
         ``steps``, ``rejected_steps``, ``picard_iterations``, ``krylov_iterations``, ``wall_s``.
     """
@@ -170,6 +213,8 @@ class RichardsResult:
     infiltration_m: NDArray[np.float64]
     runoff_m: NDArray[np.float64]
     stats: dict[str, float]
+    runon_m: NDArray[np.float64] | None = None
+    sewer_m: NDArray[np.float64] | None = None
 
 
 def _validate(problem: RichardsProblem) -> None:
@@ -188,8 +233,87 @@ def _validate(problem: RichardsProblem) -> None:
         )
     if problem.side_type not in ("no_flow", "head"):
         raise ScenarioValidationError(f"side.type={problem.side_type!r}; choose 'no_flow' or 'head'.")
+    if problem.routing not in ROUTING_MODES:
+        raise ScenarioValidationError(f"routing={problem.routing!r}; choose one of {list(ROUTING_MODES)}.")
+    if problem.surface_z_m is not None and np.shape(problem.surface_z_m) != (ny, nx):
+        raise ScenarioValidationError(f"surface_z_m: shape {np.shape(problem.surface_z_m)} != {(ny, nx)}.")
     if not np.all(np.isfinite(problem.h0)):
         raise ScenarioValidationError("initial.head_m contains NaN or infinite values.")
+
+
+def surface_routing(
+    top_type: NDArray[np.int8],
+    surface_z_m: NDArray[np.float64] | None,
+    dx: float,
+    dy: float,
+    mode: str = "neighbours",
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Receivers of the surface excess of every column (the run-on routing of the kernel).
+
+    Rules (``mode = "neighbours"``; columns ``0`` sealed, ``1`` fixed head, ``2`` open/rain):
+
+    * a **sealed** column hands all its rain to its open 4-neighbours that lie lower, shared in
+      proportion to the slope ``(z − z_nb)/distance``; when none lies lower, equally to the open
+      neighbours at the same elevation (flat ground: every adjacent open column gets a share); when
+      it has no open neighbour at or below it, to the sewer;
+    * an **open** column that ponds hands its excess (supply − what the ponded face takes) to its
+      strictly lower open 4-neighbours in proportion to the slope; on flat ground or in a local
+      hollow the excess goes to the sewer (no open-to-open exchange at equal elevation, so the
+      routing graph has no cycles);
+    * fixed-head columns neither give nor receive.
+
+    The receivers take the run-on within the same time step (it is part of their supply in the
+    Picard iteration); one hop per step from a sealed column, any number of hops down a slope of
+    open columns (they are visited from high to low).  ``mode = "sewer"``: no receivers.
+
+    Returns
+    -------
+    order : (ny·nx,) int64
+        Visiting order of the columns (flat ``j·nx + i``): sealed, then open from high to low
+        (ties by index), then fixed head.
+    recv : (ny·nx, 4) int64
+        Receiver per direction (−x, +x, −y, +y), −1 for none.
+    frac : (ny·nx, 4) float64
+        Share of the excess sent to each receiver (the rest, ``1 − Σ frac``, goes to the sewer).
+    """
+    ny, nx = top_type.shape
+    ncol = ny * nx
+    zs = np.zeros((ny, nx)) if surface_z_m is None else np.asarray(surface_z_m, dtype=np.float64)
+    recv = np.full((ncol, 4), -1, dtype=np.int64)
+    frac = np.zeros((ncol, 4))
+    if mode == "sewer":
+        return np.arange(ncol, dtype=np.int64), recv, frac
+    if mode not in ROUTING_MODES:
+        raise ScenarioValidationError(f"routing={mode!r}; choose one of {list(ROUTING_MODES)}.")
+    flat = np.arange(ncol).reshape(ny, nx)
+    opened = top_type == 2
+    slope = np.full((ny, nx, 4), np.nan)  # slope towards each open neighbour (NaN: none)
+    nb = np.full((ny, nx, 4), -1, dtype=np.int64)
+    for e, (dj, di, dist) in enumerate(((0, -1, dx), (0, 1, dx), (-1, 0, dy), (1, 0, dy))):
+        js = slice(max(dj, 0), ny + min(dj, 0))
+        jt = slice(max(-dj, 0), ny + min(-dj, 0))
+        is_ = slice(max(di, 0), nx + min(di, 0))
+        it = slice(max(-di, 0), nx + min(-di, 0))
+        # target (j, i) gets neighbour (j + dj, i + di): source slices js/is_, target slices jt/it
+        ok = opened[js, is_]
+        s = (zs[jt, it] - zs[js, is_]) / dist
+        slope[jt, it, e] = np.where(ok, s, np.nan)
+        nb[jt, it, e] = np.where(ok, flat[js, is_], -1)
+    lower = np.nan_to_num(np.where(slope > 0, slope, 0.0))
+    level = np.where(slope == 0, 1.0, 0.0)
+    w = lower.copy()
+    sealed = top_type == 0
+    use_level = sealed & (lower.sum(axis=2) == 0)
+    w[use_level] = level[use_level]
+    w[~(sealed | opened)] = 0.0
+    tot = w.sum(axis=2, keepdims=True)
+    f = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+    frac[:] = f.reshape(ncol, 4)
+    recv[:] = np.where(f.reshape(ncol, 4) > 0, nb.reshape(ncol, 4), -1)
+    frac[recv < 0] = 0.0
+    rank = np.where(sealed, 0, np.where(opened, 1, 2)).ravel()
+    order = np.lexsort((np.arange(ncol), -zs.ravel() * (rank == 1), rank)).astype(np.int64)
+    return order, recv, frac
 
 
 def run_richards(
@@ -203,7 +327,8 @@ def run_richards(
     """Solve the Richards equation from 0 to ``duration_s`` and record the requested outputs.
 
     Mixed-form, cell-centred finite volumes, backward Euler with the modified Picard iteration
-    (Celia, Bouloutas & Zarba 1990) and Jacobi-PCG (kernel :func:`kernels.richards.picard_step`);
+    (Celia, Bouloutas & Zarba 1990) and z-line preconditioned CG (kernel
+    :func:`kernels.richards.picard_solve`), surface excess routed as ``problem.routing`` says;
     adaptive time step with rejection (sheet §2.2); steps are cut at rain breakpoints and output
     times so that the forcing is exact.
 
@@ -250,6 +375,17 @@ def run_richards(
     cc = np.zeros_like(h)
     ss = float(opt.specific_storage_1_m)
     fill_properties(h, mat, params, ss, theta, kc, cc)
+    h_eval = h.copy()
+    props_ready = True
+    h_lazy = float(opt.lazy_update) * float(opt.eps_h_m)
+    precond = PRECOND_CODES[opt.preconditioner]
+    order, recv, frac = surface_routing(
+        top_type, problem.surface_z_m, problem.dx, problem.dy, problem.routing
+    )
+    col_runon = np.zeros((ny, nx))
+    col_sewer = np.zeros((ny, nx))
+    runon_col = np.zeros((ny, nx))
+    sewer_col = np.zeros((ny, nx))
     ponded = np.zeros((ny, nx), dtype=np.int8)
     col_in = np.zeros((ny, nx))
     stats = np.zeros(len(STAT_FIELDS))
@@ -257,7 +393,7 @@ def run_richards(
     bottom = BOTTOM_CODES[problem.bottom_type]
     side = 1 if problem.side_type == "head" else 0
     area = nx * ny * problem.dx * problem.dy
-    acc = dict.fromkeys(("rain", "top", "bottom", "side", "runoff", "ds", "abs_in", "abs_out"), 0.0)
+    acc = dict.fromkeys(("rain", "top", "bottom", "side", "runoff", "runon", "ds", "abs_in", "abs_out"), 0.0)
     infil = np.zeros((ny, nx))
     runoff_col = np.zeros((ny, nx))
     sealed = top_type == 0
@@ -285,6 +421,7 @@ def run_richards(
                 "outflow_bottom_m": -acc["bottom"] / area,
                 "inflow_side_m": acc["side"] / area,
                 "runoff_m": acc["runoff"] / area,
+                "runon_m": acc["runon"] / area,
                 "storage_change_m": acc["ds"] / area,
                 "mass_balance_error": abs(acc["ds"] - net) / scale if scale > 1e-300 else 0.0,
             }
@@ -307,11 +444,16 @@ def run_richards(
         h_new = h.copy()
         th_new = theta.copy()
         pond_try = ponded.copy()
-        picard_step(
+        picard_solve(
             h,
             theta,
             h_new,
             th_new,
+            kc,
+            cc,
+            h_eval,
+            props_ready,
+            h_lazy,
             mat,
             params,
             ss,
@@ -325,6 +467,9 @@ def run_richards(
             rain,
             opt.ponding_head_m,
             pond_try,
+            order,
+            recv,
+            frac,
             bottom,
             problem.bottom_head_m,
             side,
@@ -335,13 +480,17 @@ def run_richards(
             opt.max_picard,
             opt.cg_rtol,
             opt.cg_maxit,
+            precond,
             col_in,
+            col_runon,
+            col_sewer,
             stats,
         )
         n_pic += int(stats[1])
         n_kry += int(stats[2])
         if stats[0] < 0.5 or not np.all(np.isfinite(h_new)):
             n_rej += 1
+            props_ready = False  # kc, cc, h_eval were overwritten by the failed iterates
             if step <= opt.dt_min_s * (1 + 1e-12):
                 raise ConvergenceError(
                     f"Richards step at t={t:.6g} s did not converge at the minimum time step "
@@ -352,6 +501,7 @@ def run_richards(
             continue
         # accept
         h, theta, ponded = h_new, th_new, pond_try
+        props_ready = True
         n_steps += 1
         acc["rain"] += stats[8]
         acc["top"] += stats[3]
@@ -368,6 +518,9 @@ def run_richards(
         infil += col_in * step / cell_area
         runoff_col[sealed] += rain * step
         runoff_col[flux_cols] += (rain * cell_area - col_in[flux_cols]) * step / cell_area
+        runon_col += col_runon * step / cell_area
+        sewer_col += col_sewer * step / cell_area
+        acc["runon"] += float(col_runon.sum()) * step
         t = t + step
         if abs(t - t_break) < 1e-9 * max(1.0, t_break):
             t = t_break
@@ -391,6 +544,8 @@ def run_richards(
         balance=balance,
         infiltration_m=infil,
         runoff_m=runoff_col,
+        runon_m=runon_col,
+        sewer_m=sewer_col,
         stats={
             "steps": n_steps,
             "rejected_steps": n_rej,

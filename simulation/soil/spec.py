@@ -16,6 +16,13 @@ one index, one per layer (``nz``) or one per cell (``nz × ny × nx``, nested li
 A ``texture`` key (Carsel & Parrish class, e.g. ``"silt loam"``) may replace the parameters of a
 van Genuchten material; ``air_entry_m`` (≤ 0, default 0) selects the modified vG model with that
 air-entry head.  An optional ``solver`` object sets :class:`~simulation.soil.solver.SolverOptions`.
+
+Optional keys of a ``flux`` top (all backwards compatible, defaults in brackets): ``sealed``, nested
+lists ``[j][i]`` of booleans (sealed columns take no infiltration) [none sealed]; ``routing``,
+``"sewer"`` or ``"neighbours"`` — where the rain of sealed columns and the ponding excess go
+(:func:`~simulation.soil.solver.surface_routing`) ["sewer"]; ``surface_z_m``, the ground
+elevation, one value or ``[j][i]``, for the downhill direction [flat].  ``summary.json`` then also
+reports ``runon_m`` (the excess that ran on to open neighbours) next to ``runoff_m`` (to the sewer).
 """
 
 from __future__ import annotations
@@ -131,6 +138,9 @@ class TopHead(_Strict):
 class TopFlux(_Strict):
     type: Literal["flux"]
     series: list[tuple[float, float]] = Field(min_length=1)
+    sealed: list[list[bool]] | None = None
+    routing: Literal["sewer", "neighbours"] = "sewer"
+    surface_z_m: float | list[list[float]] | None = None
 
     @model_validator(mode="after")
     def _sorted(self) -> TopFlux:
@@ -166,6 +176,8 @@ class SolverSpec(_Strict):
     specific_storage_1_m: Annotated[float, Field(ge=0)] = 1e-6
     ponding_head_m: Annotated[float, Field(ge=0)] = 0.0
     fixed_step: bool = False
+    preconditioner: Literal["line", "jacobi"] = "line"
+    lazy_update: Annotated[float, Field(ge=0, lt=1)] = 1e-3
 
 
 class SoilSpec(_Strict):
@@ -243,6 +255,21 @@ def problem_from_spec(spec: SoilSpec) -> RichardsProblem:
     h0 = np.asarray(spec.initial.head_m, dtype=np.float64)
     h0 = np.broadcast_to(h0.reshape(-1, 1, 1) if h0.ndim else h0, shape).copy()
     top_type = np.full((g.ny, g.nx), 1 if spec.top.type == "head" else 2, dtype=np.int8)
+    routing, surface_z = "sewer", None
+    if isinstance(spec.top, TopFlux):
+        routing = spec.top.routing
+        if spec.top.sealed is not None:
+            sealed = np.asarray(spec.top.sealed, dtype=bool)
+            if sealed.shape != (g.ny, g.nx):
+                raise ScenarioValidationError(
+                    f"top.sealed: give nested lists of shape [{g.ny}][{g.nx}] ([j][i]); "
+                    f"got {list(sealed.shape)}."
+                )
+            top_type[sealed] = 0
+        if spec.top.surface_z_m is not None:
+            surface_z = np.broadcast_to(
+                np.asarray(spec.top.surface_z_m, dtype=np.float64), (g.ny, g.nx)
+            ).copy()
     top_head = np.full((g.ny, g.nx), spec.top.head_m if isinstance(spec.top, TopHead) else 0.0)
     times = np.array([t for t, _ in spec.top.series]) if isinstance(spec.top, TopFlux) else np.zeros(1)
     rates = np.array([r for _, r in spec.top.series]) if isinstance(spec.top, TopFlux) else np.zeros(1)
@@ -259,6 +286,8 @@ def problem_from_spec(spec: SoilSpec) -> RichardsProblem:
         rain_rates_m_s=rates,
         bottom_type=spec.bottom.type,
         bottom_head_m=spec.bottom.head_m or 0.0,
+        routing=routing,
+        surface_z_m=surface_z,
     )
 
 
