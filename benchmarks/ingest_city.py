@@ -80,9 +80,7 @@ def main() -> None:
             size_mb = path.stat().st_size / 1e6
             bare, ours, party = _run(path, "bare"), _run(path, "ours"), _run(path, "party")
             assert bare["n"] == ours["n"] == party["n"] == n, (bare["n"], ours["n"], n)
-            print(
-                f"\n{n:,} buildings, CityJSON {size_mb:.1f} MB (generated and written in {gen_s:.1f} s)"
-            )
+            print(f"\n{n:,} buildings, CityJSON {size_mb:.1f} MB (generated and written in {gen_s:.1f} s)")
             print(f"{'':24}{'wall s':>9}{'CPU s':>9}{'bldg/s':>10}{'peak MB':>9}{'x bare':>8}")
             for label, r in (
                 ("bare json+numpy", bare),
@@ -98,9 +96,7 @@ def main() -> None:
             summary[f"buildings_per_s_with_party_walls_{key}"] = round(n / party["wall_s"], 1)
             summary[f"bare_buildings_per_s_{key}"] = round(n / bare["wall_s"], 1)
             summary[f"ratio_vs_bare_{key}"] = round(ours["wall_s"] / bare["wall_s"], 2)
-            summary[f"ratio_with_party_walls_vs_bare_{key}"] = round(
-                party["wall_s"] / bare["wall_s"], 2
-            )
+            summary[f"ratio_with_party_walls_vs_bare_{key}"] = round(party["wall_s"] / bare["wall_s"], 2)
             summary[f"peak_rss_mb_{key}"] = round(party["peak_rss_mb"], 1)
             summary[f"bare_peak_rss_mb_{key}"] = round(bare["peak_rss_mb"], 1)
     print(json.dumps(summary))

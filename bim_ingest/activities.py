@@ -19,9 +19,7 @@ __all__ = ["activities_from_attributes"]
 def activities_from_attributes(model: CityModel) -> pd.DataFrame:
     """An ``activities`` table from the ``residents``/``jobs``/``service`` attributes."""
     rows = []
-    for bid, text in zip(
-        model.buildings["building_id"], model.buildings["attributes_json"], strict=True
-    ):
+    for bid, text in zip(model.buildings["building_id"], model.buildings["attributes_json"], strict=True):
         if not text:
             continue
         attrs = json.loads(text)
@@ -33,11 +31,7 @@ def activities_from_attributes(model: CityModel) -> pd.DataFrame:
                 "residents": int(attrs.get("residents") or 0),
                 "jobs": int(attrs.get("jobs") or 0),
                 "service": str(attrs.get("service") or ""),
-                "service_capacity": int(
-                    attrs.get("service_capacity") or (1 if attrs.get("service") else 0)
-                ),
+                "service_capacity": int(attrs.get("service_capacity") or (1 if attrs.get("service") else 0)),
             }
         )
-    return pd.DataFrame(
-        rows, columns=["building_id", "residents", "jobs", "service", "service_capacity"]
-    )
+    return pd.DataFrame(rows, columns=["building_id", "residents", "jobs", "service", "service_capacity"])

@@ -346,9 +346,7 @@ def _normalise_lod(lod: str | int | None) -> str | None:
         return None
     text = str(lod).strip().lower().removeprefix("lod")
     if text not in LODS:
-        raise ValueError(
-            f"lod={lod!r} is not supported; choose one of {list(LODS)} or None (highest)."
-        )
+        raise ValueError(f"lod={lod!r} is not supported; choose one of {list(LODS)} or None (highest).")
     return text
 
 
@@ -501,9 +499,7 @@ def _read_building(
         for part in _children(prop)
         if _is_building(part)
     ]
-    available = sorted(
-        (n for n, (semantic, plain) in geometry.items() if semantic or plain), reverse=True
-    )
+    available = sorted((n for n, (semantic, plain) in geometry.items() if semantic or plain), reverse=True)
     candidates = [state.lod] if state.lod is not None else [str(n) for n in available]
     row = len(state.records)
     had_polygons = False
@@ -1011,8 +1007,7 @@ def _warn(state: _State) -> None:
     if c.missing_lod:
         what = f"LoD{state.lod}" if state.lod else "geometry at LoD1-4"
         messages.append(
-            f"{len(c.missing_lod)} building(s) without {what} were skipped "
-            f"(e.g. {examples(c.missing_lod)})"
+            f"{len(c.missing_lod)} building(s) without {what} were skipped (e.g. {examples(c.missing_lod)})"
         )
     if c.no_valid_geometry:
         messages.append(
@@ -1038,9 +1033,7 @@ def _warn(state: _State) -> None:
         listed = ", ".join(f"{k} ({v})" for k, v in sorted(c.unknown_surfaces.items()))
         messages.append(f"unknown thematic surface types were ignored: {listed}")
     if c.reoriented_buildings:
-        messages.append(
-            f"{c.reoriented_buildings} building(s) had inward-facing rings and were reversed"
-        )
+        messages.append(f"{c.reoriented_buildings} building(s) had inward-facing rings and were reversed")
     if c.interior_shells:
         messages.append(f"{c.interior_shells} interior shell(s) of solids were ignored")
     for message in messages:

@@ -218,9 +218,7 @@ class _Reader:
         self.path = path
         self.lod = lod
         self.scale = np.asarray(transform["scale"], dtype=np.float64) if transform else np.ones(3)
-        self.translate = (
-            np.asarray(transform["translate"], dtype=np.float64) if transform else np.zeros(3)
-        )
+        self.translate = np.asarray(transform["translate"], dtype=np.float64) if transform else np.zeros(3)
         self.is_seq = False
         self.records: list[BuildingRecord] = []
         self.index_of: dict[str, int] = {}
@@ -263,9 +261,7 @@ class _Reader:
 
     def _add_building(self, obj_id: str, obj: dict, objects: dict) -> int:
         attrs = dict(obj.get("attributes") or {})
-        parts = [
-            c for c in obj.get("children", []) if objects.get(c, {}).get("type") == "BuildingPart"
-        ]
+        parts = [c for c in obj.get("children", []) if objects.get(c, {}).get("type") == "BuildingPart"]
         if parts:
             attrs["parts"] = parts
         building_id = str(obj_id)
@@ -291,9 +287,7 @@ class _Reader:
         return len(self.records) - 1
 
     def _choose(self, geometries: list[dict]) -> dict | None:
-        usable = [
-            g for g in geometries if "boundaries" in g and g.get("type") != "GeometryInstance"
-        ]
+        usable = [g for g in geometries if "boundaries" in g and g.get("type") != "GeometryInstance"]
         if not usable:
             return None
         if self.lod is None:
@@ -324,14 +318,10 @@ class _Reader:
             surfaces = [(boundaries[0], values[0] if values else None)] if boundaries else []
         elif gtype in ("MultiSolid", "CompositeSolid"):
             surfaces = [
-                (solid[0], values[k][0] if values else None)
-                for k, solid in enumerate(boundaries)
-                if solid
+                (solid[0], values[k][0] if values else None) for k, solid in enumerate(boundaries) if solid
             ]
         else:
-            raise SchemaError(
-                f"{self.path.name}: object {obj_id!r} has unsupported geometry {gtype!r}."
-            )
+            raise SchemaError(f"{self.path.name}: object {obj_id!r} has unsupported geometry {gtype!r}.")
         for polys, vals in surfaces:
             for k, polygon in enumerate(polys):
                 sem_index = vals[k] if vals is not None and k < len(vals) else None

@@ -153,19 +153,9 @@ def read_footprints(
         geoms = geoms.copy()
         geoms[invalid] = [_polygonal(shapely.make_valid(g)) for g in geoms[invalid]]
 
-    heights = (
-        pd.to_numeric(df[h_col], errors="coerce").to_numpy(float)
-        if h_col
-        else np.full(len(df), np.nan)
-    )
-    storeys = (
-        pd.to_numeric(df[s_col], errors="coerce").to_numpy(float)
-        if s_col
-        else np.full(len(df), np.nan)
-    )
-    ground = (
-        pd.to_numeric(df[z_col], errors="coerce").to_numpy(float) if z_col else np.zeros(len(df))
-    )
+    heights = pd.to_numeric(df[h_col], errors="coerce").to_numpy(float) if h_col else np.full(len(df), np.nan)
+    storeys = pd.to_numeric(df[s_col], errors="coerce").to_numpy(float) if s_col else np.full(len(df), np.nan)
+    ground = pd.to_numeric(df[z_col], errors="coerce").to_numpy(float) if z_col else np.zeros(len(df))
     ground = np.where(np.isfinite(ground), ground, 0.0)
 
     collector = SurfaceCollector()
@@ -188,17 +178,13 @@ def read_footprints(
             else:
                 n_no_height += 1
                 continue
-        bid = (
-            str(df[id_col].iloc[i]) if id_col and pd.notna(df[id_col].iloc[i]) else _geometry_id(g)
-        )
+        bid = str(df[id_col].iloc[i]) if id_col and pd.notna(df[id_col].iloc[i]) else _geometry_id(g)
         if bid in seen:
             n_duplicates += 1
             seen[bid] += 1
             bid = f"{bid}-dup{seen[bid] - 1}"
         seen.setdefault(bid, 1)
-        extrude_footprint(
-            collector, len(records), g, ground_z_m=float(ground[i]), height_m=float(h)
-        )
+        extrude_footprint(collector, len(records), g, ground_z_m=float(ground[i]), height_m=float(h))
         attrs = {c: _scalar(df[c].iloc[i]) for c in cols if c not in (id_col,)}
         if prov:
             attrs["_provenance"] = ";".join(prov)
@@ -224,9 +210,7 @@ def read_footprints(
     if messages:
         warnings.warn(f"{path.name}: " + "; ".join(messages) + ".", TwinWarning, stacklevel=2)
     if not records:
-        raise SchemaError(
-            f"{path.name}: no usable footprint (all lacked height or were not polygons)."
-        )
+        raise SchemaError(f"{path.name}: no usable footprint (all lacked height or were not polygons).")
     model, _ = model_from_surfaces(
         collector.to_batch(),
         records,
@@ -258,10 +242,7 @@ def read_footprints(
 
 def _geometry_id(geom) -> str:
     """A stable id from the footprint's geometry (same shape, same id)."""
-    return (
-        "fp-"
-        + hashlib.sha1(shapely.to_wkb(shapely.normalize(geom), output_dimension=2)).hexdigest()[:12]
-    )
+    return "fp-" + hashlib.sha1(shapely.to_wkb(shapely.normalize(geom), output_dimension=2)).hexdigest()[:12]
 
 
 def _polygonal(geom):

@@ -163,9 +163,7 @@ def ingest(
         if progress:
             progress(f"reading {Path(p).name}", k, total)
         models.append(read(p, crs=crs, **options))
-    model = (
-        models[0].merge(*models[1:], on_duplicate=on_duplicate) if len(models) > 1 else models[0]
-    )
+    model = models[0].merge(*models[1:], on_duplicate=on_duplicate) if len(models) > 1 else models[0]
     if party_walls:
         if progress:
             progress("finding party walls", len(paths), total)

@@ -48,9 +48,7 @@ def terraced_row():
     x0, y0, z0 = 149_000.0, 168_500.0, 60.0
     c = SurfaceCollector()
     for i, (_, xa, xb, h) in enumerate(ROW):
-        extrude_footprint(
-            c, i, shapely.box(x0 + xa, y0, x0 + xb, y0 + 10.0), ground_z_m=z0, height_m=h
-        )
+        extrude_footprint(c, i, shapely.box(x0 + xa, y0, x0 + xb, y0 + 10.0), ground_z_m=z0, height_m=h)
     records = [BuildingRecord(building_id=name, typology="terraced") for name, *_ in ROW]
     b, s, _ = assemble_tables(c.to_batch(), records, crs=to_crs(None), source="row", lod="1")
     return CityModel(buildings=b, surfaces=s, name="terraced row")

@@ -141,9 +141,7 @@ def test_fzk_haus_is_one_building_with_its_attributes(fzk_utm: CityModel) -> Non
 def test_fzk_haus_counts_each_polygon_once_despite_the_lod2_solid(fzk_utm: CityModel) -> None:
     kinds = fzk_utm.surfaces["kind"].value_counts().to_dict()
     assert kinds == {"wall": 4, "roof": 2, "floor": 1}
-    assert fzk_utm.surfaces.loc[fzk_utm.surfaces["kind"] == "floor", "boundary"].tolist() == [
-        "ground"
-    ]
+    assert fzk_utm.surfaces.loc[fzk_utm.surfaces["kind"] == "floor", "boundary"].tolist() == ["ground"]
     # the seven lod2Solid members are xlinks to the seven boundedBy polygons
     assert fzk_utm.sources[0]["polygons_shared_by_solid_and_surfaces"] == 7
 
@@ -157,9 +155,7 @@ def test_fzk_haus_areas_match_the_raw_coordinates(fzk_path: Path, fzk_utm: CityM
         np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_fzk_haus_footprint_is_the_12_by_10_m_ground_surface(
-    fzk_path: Path, fzk_utm: CityModel
-) -> None:
+def test_fzk_haus_footprint_is_the_12_by_10_m_ground_surface(fzk_path: Path, fzk_utm: CityModel) -> None:
     (ground,) = [rings for s, rings in raw_surfaces(fzk_path, GML2) if s == "GroundSurface"]
     xy = ground[0][:-1, :2]  # the ring repeats its first vertex
     # by hand from the file: x 457842..457854 (12 m), y 5439083..5439093 (10 m)
@@ -196,9 +192,7 @@ def test_fzk_haus_height_is_the_measured_height(fzk_utm: CityModel) -> None:
     assert fzk_utm.buildings.iloc[0]["height_m"] == pytest.approx(6.52, abs=0.005)
 
 
-def test_fzk_haus_is_reprojected_to_lambert_72_by_default(
-    fzk_path: Path, fzk_utm: CityModel
-) -> None:
+def test_fzk_haus_is_reprojected_to_lambert_72_by_default(fzk_path: Path, fzk_utm: CityModel) -> None:
     model = read_citygml(fzk_path)
     assert model.crs.equals(CRS.from_epsg(31370))
     assert model.buildings.crs.equals(CRS.from_epsg(31370))
@@ -272,9 +266,7 @@ def test_tum_entrance_areas_match_raw_coordinates_and_published_values(
     np.testing.assert_allclose(tum_utm.surfaces["area_m2"], published, rtol=2e-4)
 
 
-def test_tum_entrance_volume_is_roof_height_over_the_footprint(
-    tum_path: Path, tum_utm: CityModel
-) -> None:
+def test_tum_entrance_volume_is_roof_height_over_the_footprint(tum_path: Path, tum_utm: CityModel) -> None:
     raw = raw_surfaces(tum_path, GML32)
     (ground,) = [rings for s, rings in raw if s == "GroundSurface"]
     ground_z = float(ground[0][0, 2])
@@ -353,8 +345,7 @@ def box_faces(x0=150000.0, y0=170000.0, z0=20.0, dx=10.0, dy=8.0, dz=6.0) -> dic
 
 def lod1_solid(faces: dict[str, list], *, reverse: bool = False) -> str:
     members = "".join(
-        f"<gml:surfaceMember>{polygon(f[::-1] if reverse else f)}</gml:surfaceMember>"
-        for f in faces.values()
+        f"<gml:surfaceMember>{polygon(f[::-1] if reverse else f)}</gml:surfaceMember>" for f in faces.values()
     )
     return (
         "<bldg:lod1Solid><gml:Solid><gml:exterior><gml:CompositeSurface>"
@@ -522,9 +513,7 @@ def test_external_entities_are_never_read(tmp_path: Path) -> None:
         "<gml:name>&xxe;</gml:name>"
         '<gen:stringAttribute name="leak"><gen:value>&xxe;</gen:value></gen:stringAttribute>'
     )
-    path = write(
-        tmp_path, city_model(member(building(attrs + lod1_solid(box_faces()))), doctype=doctype)
-    )
+    path = write(tmp_path, city_model(member(building(attrs + lod1_solid(box_faces()))), doctype=doctype))
     with pytest.warns(TwinWarning, match="not expanded"):
         model = read_citygml(path)
     assert len(model.buildings) == 1
@@ -534,9 +523,7 @@ def test_external_entities_are_never_read(tmp_path: Path) -> None:
 
 
 def test_billion_laughs_neither_expands_nor_hangs(tmp_path: Path) -> None:
-    entities = ['<!ENTITY lol0 "lol">'] + [
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
-    ]
+    entities = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
     doctype = "<!DOCTYPE CityModel [" + "".join(entities) + "]>\n"
     inner = "<gml:name>&lol9;</gml:name>" + lod1_solid(box_faces())
     path = write(tmp_path, city_model(member(building(inner)), doctype=doctype))
@@ -599,8 +586,7 @@ def test_building_parts_fold_into_their_parent_building(tmp_path: Path) -> None:
 def test_a_building_with_own_geometry_and_a_part_is_one_building(tmp_path: Path) -> None:
     part = building(lod1_solid(box_faces(x0=150010.0, dz=3.0)), gid="annex", tag="BuildingPart")
     main = building(
-        lod1_solid(box_faces())
-        + f"<bldg:consistsOfBuildingPart>{part}</bldg:consistsOfBuildingPart>",
+        lod1_solid(box_faces()) + f"<bldg:consistsOfBuildingPart>{part}</bldg:consistsOfBuildingPart>",
         gid="main",
     )
     model = read_citygml(write(tmp_path, city_model(member(main))))
@@ -638,12 +624,8 @@ def test_unknown_lod_lists_the_choices(tmp_path: Path, bad: object) -> None:
 def test_lod2_solid_polygons_outside_boundedby_are_classified_by_tilt(tmp_path: Path) -> None:
     faces = box_faces()
     semantic = {k: v for k, v in faces.items() if k in ("roof", "south", "east")}
-    solid_members = "".join(
-        f'<gml:surfaceMember xlink:href="#p-{k}"/>' for k in semantic
-    ) + "".join(
-        f"<gml:surfaceMember>{polygon(v)}</gml:surfaceMember>"
-        for k, v in faces.items()
-        if k not in semantic
+    solid_members = "".join(f'<gml:surfaceMember xlink:href="#p-{k}"/>' for k in semantic) + "".join(
+        f"<gml:surfaceMember>{polygon(v)}</gml:surfaceMember>" for k, v in faces.items() if k not in semantic
     )
     solid = (
         "<bldg:lod2Solid><gml:Solid><gml:exterior><gml:CompositeSurface>"

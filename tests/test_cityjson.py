@@ -99,9 +99,7 @@ def test_lod_selection(city_data, tmp_path):
     assert read_cityjson(p, lod="2").buildings["lod"].iloc[0] == "2.2"
 
 
-def _box_doc(
-    version: str = "2.0", crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/31370"
-) -> dict:
+def _box_doc(version: str = "2.0", crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/31370") -> dict:
     """A 10 x 8 x 6 m box as a CityJSON Solid with semantics, at Lambert 72 (149000, 168500, 60)."""
     verts = [
         [0, 0, 0],
@@ -267,6 +265,4 @@ def test_duplicate_ids_are_counted_and_renamed(tmp_path):
     # plain json would keep only one of two equal keys: both are kept and reported
     assert sorted(m.buildings["building_id"]) == ["b1", "b1-dup1"]
     assert m.sources[0]["duplicate_ids"] == ["b1"]
-    assert any(
-        issubclass(w.category, TwinWarning) and "duplicate" in str(w.message) for w in caught
-    )
+    assert any(issubclass(w.category, TwinWarning) and "duplicate" in str(w.message) for w in caught)

@@ -67,9 +67,7 @@ def test_several_inputs_are_merged_and_exported(city_data, tmp_path):
     info = json.loads(runner.invoke(app, ["info", str(out), "--json"]).output)
     assert info["buildings"] == 9 and len(info["sources"]) == 2
     for fmt, target in (("cityjson", "x.city.json"), ("geoparquet", "pq"), ("gpkg", "copy.gpkg")):
-        r = runner.invoke(
-            app, ["export", str(out), "--format", fmt, "--out", str(tmp_path / target)]
-        )
+        r = runner.invoke(app, ["export", str(out), "--format", fmt, "--out", str(tmp_path / target)])
         assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "x.city.json").read_text())
     assert doc["version"] == "2.0" and len(doc["CityObjects"]) == 9
@@ -77,9 +75,7 @@ def test_several_inputs_are_merged_and_exported(city_data, tmp_path):
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "twin", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "twin", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_errors_are_one_line_exit_1_and_write_nothing(tmp_path):

@@ -57,9 +57,7 @@ def test_wgs84_geojson_is_reprojected(tmp_path):
                     {
                         "type": "Feature",
                         "properties": {"height": 6.0},
-                        "geometry": json.loads(gpd.GeoSeries(box).to_json())["features"][0][
-                            "geometry"
-                        ],
+                        "geometry": json.loads(gpd.GeoSeries(box).to_json())["features"][0]["geometry"],
                     }
                 ],
             }

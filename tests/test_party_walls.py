@@ -41,9 +41,7 @@ def test_wall_above_lower_neighbour_stays_exterior(terraced_row):
     c_west = walls[(walls["building_id"] == "C") & np.isclose(walls["azimuth_deg"], 270.0)]
     assert c_west.loc[c_west["boundary"] == "exterior", "area_m2"].sum() == pytest.approx(60.0)
     # B is fully enclosed on both sides: no exterior east/west wall left
-    b_side = walls[
-        (walls["building_id"] == "B") & np.isin(np.round(walls["azimuth_deg"]), [90, 270])
-    ]
+    b_side = walls[(walls["building_id"] == "B") & np.isin(np.round(walls["azimuth_deg"]), [90, 270])]
     assert (b_side["boundary"] == "party").all()
     # total wall area is conserved by the split
     assert walls["area_m2"].sum() == pytest.approx(
@@ -59,10 +57,7 @@ def test_party_wall_geometry_matches_its_area(terraced_row):
     for geom, area in zip(p.geometry, p["area_m2"], strict=True):
         v, f = triangulate_polygon_3d(geom)
         tri_area = (
-            0.5
-            * np.linalg.norm(
-                np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1
-            ).sum()
+            0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
         )
         assert tri_area == pytest.approx(area, rel=1e-9)
 

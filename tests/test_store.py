@@ -31,16 +31,11 @@ def _assert_same(a: CityModel, b: CityModel) -> None:
         assert list(ta.columns) == list(tb.columns), table
         assert len(ta) == len(tb), table
         for col in TABLES[table]:
-            pd.testing.assert_series_equal(
-                ta[col], tb[col], check_names=False, obj=f"{table}.{col}"
-            )
+            pd.testing.assert_series_equal(ta[col], tb[col], check_names=False, obj=f"{table}.{col}")
         if "geometry" in ta:
-            assert shapely.equals_exact(
-                ta.geometry.to_numpy(), tb.geometry.to_numpy(), tolerance=0
-            ).all()
+            assert shapely.equals_exact(ta.geometry.to_numpy(), tb.geometry.to_numpy(), tolerance=0).all()
             assert (
-                shapely.get_type_id(ta.geometry.to_numpy())
-                == shapely.get_type_id(tb.geometry.to_numpy())
+                shapely.get_type_id(ta.geometry.to_numpy()) == shapely.get_type_id(tb.geometry.to_numpy())
             ).all()
 
 
@@ -49,13 +44,9 @@ def _model(boxes, years, names) -> CityModel:
     records = []
     for i, ((x, y, w, d, h), year, name) in enumerate(zip(boxes, years, names, strict=True)):
         extrude_footprint(c, i, shapely.box(x, y, x + w, y + d), ground_z_m=50.0 + i, height_m=h)
-        records.append(
-            BuildingRecord(building_id=f"b{i}", year_built=year, name=name, attributes={"k": i})
-        )
+        records.append(BuildingRecord(building_id=f"b{i}", year_built=year, name=name, attributes={"k": i}))
     b, s, _ = assemble_tables(c.to_batch(), records, crs=to_crs(None), source="t", lod="1")
-    nodes = gpd.GeoDataFrame(
-        {"node_id": [1, 2]}, geometry=shapely.points([[0, 0], [100, 0]]), crs=31370
-    )
+    nodes = gpd.GeoDataFrame({"node_id": [1, 2]}, geometry=shapely.points([[0, 0], [100, 0]]), crs=31370)
     links = gpd.GeoDataFrame(
         {
             "link_id": [7],
@@ -96,18 +87,14 @@ box = st.tuples(
 )
 
 
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     boxes=st.lists(box, min_size=1, max_size=4),
     data=st.data(),
 )
 def test_round_trip_is_lossless(tmp_path_factory, boxes, data):
     years = data.draw(
-        st.lists(
-            st.one_of(st.none(), st.integers(1700, 2025)), min_size=len(boxes), max_size=len(boxes)
-        )
+        st.lists(st.one_of(st.none(), st.integers(1700, 2025)), min_size=len(boxes), max_size=len(boxes))
     )
     names = data.draw(st.lists(st.text(max_size=12), min_size=len(boxes), max_size=len(boxes)))
     names = [n.replace("\x00", "") for n in names]
@@ -118,9 +105,7 @@ def test_round_trip_is_lossless(tmp_path_factory, boxes, data):
 
 
 def test_layers_open_with_geopandas_named_as_the_tables(tmp_path):
-    model = _model(
-        [(149000, 168500, 10, 8, 6), (149010, 168500, 6, 8, 9)], [1900, None], ["a", "b"]
-    )
+    model = _model([(149000, 168500, 10, 8, 6), (149010, 168500, 6, 8, 9)], [1900, None], ["a", "b"])
     path = save_gpkg(model.with_party_walls(), tmp_path / "m.gpkg")
     layers = dict(pyogrio.list_layers(path))
     assert {"buildings", "surfaces", "nodes", "links", "activities", "meta"} <= set(layers)

@@ -107,9 +107,7 @@ def assemble_tables(
     if len(empty):
         report.empty_buildings = len(empty)
         ids = ", ".join(records[i].building_id for i in empty[:5])
-        report.messages.append(
-            f"{len(empty)} building(s) without geometry were skipped (e.g. {ids})."
-        )
+        report.messages.append(f"{len(empty)} building(s) without geometry were skipped (e.g. {ids}).")
 
     rows = []
     for i, rec in enumerate(records):
@@ -154,9 +152,7 @@ def assemble_tables(
             }
         )
     if rows:
-        buildings = gpd.GeoDataFrame(
-            conform("buildings", pd.DataFrame(rows)), geometry="geometry", crs=crs
-        )
+        buildings = gpd.GeoDataFrame(conform("buildings", pd.DataFrame(rows)), geometry="geometry", crs=crs)
     else:
         buildings = empty_table("buildings", crs)
 

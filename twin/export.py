@@ -43,9 +43,7 @@ def surfaces_to_batch(model: CityModel) -> SurfaceBatch:
     lengths = stops - starts - 1
     new_ring_offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=new_ring_offsets[1:])
-    b_index = np.array(
-        [row_of_building.get(b, -1) for b in surfaces["building_id"]], dtype=np.int64
-    )
+    b_index = np.array([row_of_building.get(b, -1) for b in surfaces["building_id"]], dtype=np.int64)
     # party pieces keep their kind/boundary; the writer maps them to semantics
     return SurfaceBatch(
         vertices=np.ascontiguousarray(coords[keep]),
@@ -75,9 +73,7 @@ def to_cityjson(model: CityModel, path: str | os.PathLike) -> None:
                 building_id=row.building_id,
                 name=row.name,
                 year_built=None
-                if row.year_built is None
-                or row.year_built is np.nan
-                or str(row.year_built) == "<NA>"
+                if row.year_built is None or row.year_built is np.nan or str(row.year_built) == "<NA>"
                 else int(row.year_built),
                 use=row.use,
                 typology=row.typology,

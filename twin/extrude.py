@@ -49,9 +49,7 @@ def extrude_footprint(
     (376.0, 480.0)
     """
     if not np.isfinite(height_m) or height_m <= 0:
-        raise GeometryError(
-            f"Extrusion height must be a positive number of metres, got {height_m}."
-        )
+        raise GeometryError(f"Extrusion height must be a positive number of metres, got {height_m}.")
     polys = list(footprint.geoms) if footprint.geom_type == "MultiPolygon" else [footprint]
     z0 = float(ground_z_m)
     z1 = z0 + float(height_m)

@@ -84,14 +84,10 @@ class CityModel:
         self.soil = soil
         #: Element-level BIM tables (``ifc_storeys``, ``ifc_spaces``,
         #: ``ifc_elements``), each keyed by ``building_id`` + IFC ``global_id``.
-        self.bim: dict[str, pd.DataFrame] = {
-            k: v.reset_index(drop=True) for k, v in (bim or {}).items()
-        }
+        self.bim: dict[str, pd.DataFrame] = {k: v.reset_index(drop=True) for k, v in (bim or {}).items()}
         self._cache: dict[str, Any] = {}
         self._tables: dict[str, pd.DataFrame] = {}
-        for table, value in zip(
-            _TABLES, (buildings, surfaces, nodes, links, activities), strict=True
-        ):
+        for table, value in zip(_TABLES, (buildings, surfaces, nodes, links, activities), strict=True):
             self._set_table(table, value)
 
     # ------------------------------------------------------------------ tables
@@ -100,9 +96,7 @@ class CityModel:
             value = empty_table(name, self._crs)
         if name in GEOMETRY_TYPES:
             if not isinstance(value, gpd.GeoDataFrame):
-                raise TypeError(
-                    f"Table {name!r} must be a GeoDataFrame, got {type(value).__name__}."
-                )
+                raise TypeError(f"Table {name!r} must be a GeoDataFrame, got {type(value).__name__}.")
             if value.crs is None:
                 value = value.set_crs(self._crs)
             elif not CRS(value.crs).equals(self._crs):
@@ -110,9 +104,7 @@ class CityModel:
                     f"Table {name!r} is in {CRS(value.crs).name!r} but the model is in "
                     f"{self._crs.name!r}; reproject it with .to_crs({self._crs.to_string()!r}) first."
                 )
-            value = gpd.GeoDataFrame(
-                conform(name, value), geometry=value.geometry.name, crs=self._crs
-            )
+            value = gpd.GeoDataFrame(conform(name, value), geometry=value.geometry.name, crs=self._crs)
         else:
             value = conform(name, value)
         self._tables[name] = value.reset_index(drop=True)
@@ -252,9 +244,7 @@ class CityModel:
         idx = self._tree().query(polygon, predicate=predicate)
         return self.buildings.iloc[np.sort(idx)]
 
-    def nearest(
-        self, x: float, y: float, *, k: int = 1, crs: CRSLike | None = None
-    ) -> gpd.GeoDataFrame:
+    def nearest(self, x: float, y: float, *, k: int = 1, crs: CRSLike | None = None) -> gpd.GeoDataFrame:
         """The ``k`` buildings nearest to a point, closest first, with ``distance_m``."""
         point = shapely.Point(x, y)
         if crs is not None and not to_crs(crs).equals(self._crs):
@@ -298,9 +288,7 @@ class CityModel:
                 geoms = shapely.set_coordinates(geoms.copy(), moved if has_z else moved[:, :2])
             moved_table = table.copy()
             moved_table[table.geometry.name] = gpd.GeoSeries(geoms, index=table.index, crs=target)
-            new._tables[name] = gpd.GeoDataFrame(
-                moved_table, geometry=table.geometry.name, crs=target
-            )
+            new._tables[name] = gpd.GeoDataFrame(moved_table, geometry=table.geometry.name, crs=target)
         description = transformation_description(self._crs, target)
         for src in new.sources:
             src.setdefault("transformations", []).append(description)
@@ -377,9 +365,7 @@ class CityModel:
         surf.loc[gone, "neighbour_id"] = ""
         new.surfaces = surf
         new.activities = self.activities[~self.activities["building_id"].isin(ids)]
-        new.bim = {
-            k: v[~v["building_id"].isin(ids)].reset_index(drop=True) for k, v in self.bim.items()
-        }
+        new.bim = {k: v[~v["building_id"].isin(ids)].reset_index(drop=True) for k, v in self.bim.items()}
         return new
 
     # ----------------------------------------------------------------- store

@@ -74,9 +74,7 @@ def detect_party_walls(
     i_idx, j_idx, overlap = i_idx[keep], j_idx[keep], overlap[keep]
     if len(i_idx) == 0:
         return surfaces.copy()
-    return _split_walls(
-        surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, overlap, tolerances
-    )
+    return _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, overlap, tolerances)
 
 
 def _wall_frames(geoms: np.ndarray) -> dict[str, np.ndarray]:
@@ -138,9 +136,7 @@ def _candidate_pairs(frames, building, tol: Tolerances) -> tuple[np.ndarray, np.
     d1 = np.abs(np.einsum("ij,ij->i", p1[j_idx], n[i_idx]) - frames["offset"][i_idx])
     keep = (d0 <= tol.party_wall_distance_m) & (d1 <= tol.party_wall_distance_m)
     # and overlap in height
-    keep &= (frames["zmin"][j_idx] < frames["zmax"][i_idx]) & (
-        frames["zmin"][i_idx] < frames["zmax"][j_idx]
-    )
+    keep &= (frames["zmin"][j_idx] < frames["zmax"][i_idx]) & (frames["zmin"][i_idx] < frames["zmax"][j_idx])
     return i_idx[keep], j_idx[keep]
 
 
@@ -185,9 +181,7 @@ def _split_walls(surfaces, wall_rows, geoms, building, frames, i_idx, j_idx, ove
     src_rows = wall_rows[wi]
     party = surfaces.iloc[src_rows].copy()
     base_ids = party["surface_id"].str.split(PARTY_SUFFIX, regex=False).str[0].to_numpy()
-    party["surface_id"] = [
-        f"{b}{PARTY_SUFFIX}{nb}" for b, nb in zip(base_ids, pieces["nb"], strict=True)
-    ]
+    party["surface_id"] = [f"{b}{PARTY_SUFFIX}{nb}" for b, nb in zip(base_ids, pieces["nb"], strict=True)]
     party["boundary"] = "party"
     party["neighbour_id"] = pieces["nb"].to_numpy()
     party["area_m2"] = piece_area

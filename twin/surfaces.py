@@ -163,9 +163,7 @@ def _pad_short_rings(
     for i in range(len(offsets) - 1):
         ring = coords[offsets[i] : offsets[i + 1]]
         if i in short_set:
-            ring = (
-                np.vstack([ring] + [ring[-1:]] * (4 - len(ring))) if len(ring) else np.zeros((4, 3))
-            )
+            ring = np.vstack([ring] + [ring[-1:]] * (4 - len(ring))) if len(ring) else np.zeros((4, 3))
         pieces.append(ring)
         new_offsets.append(new_offsets[-1] + len(ring))
     return np.vstack(pieces), np.asarray(new_offsets, dtype=np.int64)
@@ -320,9 +318,7 @@ def surface_metrics(batch: SurfaceBatch, ground_z_m: npt.ArrayLike | None = None
     a = batch.vertices[starts][ring_of_vertex]
     b = batch.vertices
     c = batch.vertices[nxt]
-    area_z = 0.5 * (
-        (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    )
+    area_z = 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
     zbar = (a[:, 2] + b[:, 2] + c[:, 2]) / 3.0 - z0
     ring_moment = np.add.reduceat(area_z * zbar, starts)
     z_moment = np.add.reduceat(ring_moment, outer)
