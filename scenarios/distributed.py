@@ -53,7 +53,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,7 @@ import pandas as pd
 
 from scenarios.apply import _step, check_against, resolve_selection
 from scenarios.hashing import json_hash, model_hash
-from scenarios.run import RECORD_FORMAT, Run, _jsonable, _results_hash, _slug, code_version, run
+from scenarios.run import Run, assemble_run, code_version, run, slug
 from scenarios.simulate import diff_energy
 from scenarios.spec import Scenario
 from twin.atomic import atomic_path
@@ -270,7 +269,7 @@ def partitionable(scenario: Scenario) -> bool:
 
 def scenario_id(scenario: Scenario) -> str:
     """A stable folder name: the scenario's name and the start of its spec's hash."""
-    return f"{_slug(scenario.name)}-{json_hash(scenario.canonical_json())[:10]}"
+    return f"{slug(scenario.name)}-{json_hash(scenario.canonical_json())[:10]}"
 
 
 def _restrict_ids(scenario: Scenario, known: set[str]) -> Scenario:
@@ -518,27 +517,17 @@ def _assemble_run(
         }
         for j, m in enumerate(scenario.measures.energy)
     ]
-    inputs: dict[str, Any] = {"base_model_hash": base_hash, "files": {}}
-    run_hash = json_hash({"spec": scenario.canonical_json(), "inputs": inputs, "code": versions})
     # the variant is never assembled as one model: its hash is not computed
-    inputs["variant_model_hash"] = None
-    record = {
-        "format": RECORD_FORMAT,
-        "run_id": f"{_slug(scenario.name)}-{run_hash[:12]}",
-        "run_hash": run_hash,
-        "results_hash": _results_hash(results, totals),
-        "name": scenario.name,
-        "description": scenario.description,
-        "spec": json.loads(scenario.canonical_json()),
-        "inputs": inputs,
-        "code_version": versions,
-        "applied": log,
-        "totals": _jsonable(totals),
-        "timings_s": {"energy": sum(p["seconds"] for p in var_parts)},
-        "status": "done",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    return Run(record=record, results=results)
+    return assemble_run(
+        scenario,
+        inputs={"base_model_hash": base_hash, "files": {}},
+        versions=versions,
+        results=results,
+        totals=totals,
+        applied=log,
+        timings={"energy": sum(p["seconds"] for p in var_parts)},
+        variant_model_hash=None,
+    )
 
 
 # ------------------------------------------------------------------ partitioned sweep writing files

@@ -46,7 +46,17 @@ from scenarios.spec import Scenario
 from twin.errors import StoreError, TwinError
 from twin.model import CityModel
 
-__all__ = ["RECORD_FORMAT", "Run", "code_version", "load_base_model", "load_run", "run", "sweep"]
+__all__ = [
+    "RECORD_FORMAT",
+    "Run",
+    "assemble_run",
+    "code_version",
+    "load_base_model",
+    "load_run",
+    "run",
+    "slug",
+    "sweep",
+]
 
 #: Format marker of ``run.json``.
 RECORD_FORMAT = "brussels-twin-run/1"
@@ -197,7 +207,8 @@ def load_run(path: str | Path) -> Run:
     return Run(record=record, results=results)
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """A file-name-safe, lower-case form of a scenario name (at most 60 characters)."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "scenario"
 
 
@@ -255,8 +266,6 @@ def run(
     variant = applied.model
     timings["apply"] = time.perf_counter() - t0
     inputs = {"base_model_hash": base_hash, "files": applied.input_files}
-    run_hash = json_hash({"spec": scenario.canonical_json(), "inputs": inputs, "code": versions})
-    inputs["variant_model_hash"] = model_hash(variant)
 
     results: dict[str, pd.DataFrame] = {}
     totals: dict[str, dict[str, float]] = {}
@@ -298,17 +307,48 @@ def run(
         step += 2
     tick("done", total_steps, total_steps)
 
+    return assemble_run(
+        scenario,
+        inputs=inputs,
+        versions=versions,
+        results=results,
+        totals=totals,
+        applied=log,
+        timings=timings,
+        variant_model_hash=model_hash(variant),
+    )
+
+
+def assemble_run(
+    scenario: Scenario,
+    *,
+    inputs: dict[str, Any],
+    versions: dict[str, str],
+    results: dict[str, pd.DataFrame],
+    totals: dict[str, dict[str, float]],
+    applied: list[dict[str, Any]],
+    timings: dict[str, float],
+    variant_model_hash: str | None,
+) -> Run:
+    """A :class:`Run` and its record from the pieces of a run (shared by in-process and Dask runs).
+
+    ``inputs`` holds ``base_model_hash`` and ``files`` (the hashes of files the
+    spec reads); the run hash covers them with the canonical spec and
+    ``versions``; ``variant_model_hash`` is recorded beside them (None when the
+    variant was never assembled as one model, as in tiled runs).
+    """
+    run_hash = json_hash({"spec": scenario.canonical_json(), "inputs": inputs, "code": versions})
     record = {
         "format": RECORD_FORMAT,
-        "run_id": f"{_slug(scenario.name)}-{run_hash[:12]}",
+        "run_id": f"{slug(scenario.name)}-{run_hash[:12]}",
         "run_hash": run_hash,
         "results_hash": _results_hash(results, totals),
         "name": scenario.name,
         "description": scenario.description,
         "spec": json.loads(scenario.canonical_json()),
-        "inputs": inputs,
+        "inputs": {**inputs, "variant_model_hash": variant_model_hash},
         "code_version": versions,
-        "applied": log,
+        "applied": applied,
         "totals": _jsonable(totals),
         "timings_s": timings,
         "status": "done",
