@@ -179,16 +179,23 @@ def make_client(
         env = dict(WORKER_ENV)
         if numba_cache_dir is not None:
             env["NUMBA_CACHE_DIR"] = str(numba_cache_dir)
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}):
-            local = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=":0" if dashboard else None,
-                memory_limit=memory_limit,
-            )
-            client = Client(local)
+        saved = {k: os.environ.get(k) for k in env}
+        try:
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}):
+                local = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=":0" if dashboard else None,
+                    memory_limit=memory_limit,
+                )
+                client = Client(local)
+        finally:
+            # the nanny writes the workers' environment into this process's os.environ before it
+            # spawns them; left there, NUMBA_NUM_THREADS=1 would make numba refuse to compile here
+            # ("cannot set NUMBA_NUM_THREADS once the threads have been launched")
+            _restore_environ(saved)
     else:
         try:
             client = Client(cluster, timeout=f"{timeout_s}s")
@@ -197,6 +204,14 @@ def make_client(
     if warm:
         client.register_plugin(WarmKernels(), name="brussels-twin-warm-kernels")
     return client
+
+
+def _restore_environ(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def close_client(client: Any) -> None:
@@ -399,6 +414,32 @@ def sweep_on_dask(
     UnknownEntityError, ScenarioValidationError
         As :func:`scenarios.run` (checked before anything is submitted).
     """
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    try:
+        return _sweep_on_dask(
+            scenarios,
+            model,
+            client=client,
+            out_dir=out_dir,
+            progress=progress,
+            target_buildings=target_buildings,
+            halo_m=halo_m,
+        )
+    finally:
+        _restore_environ(saved)  # a restarted worker's nanny writes its environment here again
+
+
+def _sweep_on_dask(
+    scenarios: Sequence[Scenario],
+    model: CityModel,
+    *,
+    client: Any,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    target_buildings: int | None = None,
+    halo_m: float = DEFAULT_HALO_M,
+) -> list[Run]:
+    """The body of :func:`sweep_on_dask`."""
     from distributed import as_completed
 
     tick = progress or (lambda step, done, total: None)
