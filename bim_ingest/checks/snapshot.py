@@ -106,6 +106,9 @@ class SnapshotRenderer:
         if self._plotter is None:
             import pyvista as pv
 
+            from viewer.render import quiet_vtk
+
+            quiet_vtk()  # no "bad X server connection" warning on headless machines
             self._plotter = pv.Plotter(off_screen=True, window_size=list(self.size_px))
             self._plotter.set_background("white")
         return self._plotter
