@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from permit_house import build_house, cache_dir, terraced_row_model
 
 from bim_ingest.checks import DEFAULT_IDS, check_permit, load_rules
+from tests.browser import CHROMIUM_ARGS, chromium_or_skip
 
 #: (rule, storey, status) of the failing house's topics, from the hand-built model (see test_permit_rules).
 EXPECTED_TOPICS = {
@@ -138,24 +137,13 @@ def test_bcf_3_reopens_with_topics_viewpoints_and_snapshots(failing) -> None:
     assert len(snapshots) == len(views) > 5
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing: CI must install it (apt-get install chromium).")
-        pytest.skip("chromium is not installed")
-    return path
-
-
 def test_html_report_renders_in_headless_chromium(failing) -> None:
     from playwright.sync_api import sync_playwright
 
     _, run = failing
-    exe = _chromium()
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+    exe = chromium_or_skip()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=args)
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

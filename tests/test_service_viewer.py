@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import httpx
 import numpy as np
-import pytest
 
+from tests.browser import CHROMIUM_ARGS, chromium_or_skip
 from tests.service_fixtures import LiveServer, demo_gpkg, make_client, wait_for  # noqa: F401
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 SPEC = {
     "name": "walls-pre-1945",
@@ -29,17 +16,8 @@ SPEC = {
 }
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(path):
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required under CI=true (apt-get install chromium)")
-        pytest.skip("chromium not installed")
-    return path
-
-
 def test_served_viewer_shows_the_model_and_a_runs_results(demo_gpkg, tmp_path):  # noqa: F811
-    chromium = _chromium()
+    chromium = chromium_or_skip()
     env = make_client(tmp_path)  # creates the data dir, the job store and one key per role
     key = env.headers["analyst"]["Authorization"].removeprefix("Bearer ")
     server = LiveServer(tmp_path, env={"TWIN_JOB_TIMEOUT_S": "120", "TWIN_JOB_MEMORY_MB": "4096"}).start()

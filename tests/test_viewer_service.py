@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -13,17 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.browser import CHROMIUM_ARGS, chromium_or_skip
+
 KEY = "test-key-123"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @lru_cache(maxsize=1)
@@ -130,16 +121,6 @@ def test_viewer_routes(model):
     assert c.get("/viewer/api/buildings/NOPE?model=m1", headers=h).status_code == 404
 
 
-def _chromium_or_skip() -> str:
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail(
-            f"{CHROMIUM} is missing: CI must install Debian's chromium package (apt-get install chromium)."
-        )
-    pytest.skip(f"{CHROMIUM} not installed")
-
-
 @pytest.fixture()
 def server(model):
     import uvicorn
@@ -162,7 +143,7 @@ def server(model):
 
 def test_page_in_headless_chromium_draws_and_picks(server, model, tmp_path):
     """The page loads, draws the district, recolours, and a click on a building shows its id and results."""
-    chromium = _chromium_or_skip()
+    chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     base, provider = server
